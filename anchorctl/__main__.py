@@ -1,0 +1,5 @@
+"""``python -m anchorctl`` runs the command line."""
+
+from anchorctl.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""Which feature-map cells to show, and where their boundaries fall on the image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+from anchorctl.errors import AnchorError
+
+
+def select_cells(
+    feature_map: tuple[int, int],
+    cells: Sequence[tuple[int, int]] = (),
+    every: int | None = None,
+    all_cells: bool = False,
+) -> npt.NDArray[np.int64]:
+    """``(M, 2)`` ``(row, col)`` pairs, row-major, without repeats.
+
+    ``all_cells`` takes every cell; ``every = n`` every n-th row and column starting at 0;
+    ``cells`` the listed ones; with none of these, the centre cell ``(rows // 2, cols // 2)``.
+    """
+    rows, cols = feature_map
+    if all_cells:
+        every = 1
+    if every is not None:
+        if every < 1:
+            raise AnchorError(f"every: {every} must be at least 1")
+        rr, cc = np.meshgrid(
+            np.arange(0, rows, every, dtype=np.int64),
+            np.arange(0, cols, every, dtype=np.int64),
+            indexing="ij",
+        )
+        return np.stack([rr.ravel(), cc.ravel()], axis=1)
+    if not cells:
+        return np.array([[rows // 2, cols // 2]], dtype=np.int64)
+    for row, col in cells:
+        if not (0 <= row < rows and 0 <= col < cols):
+            raise AnchorError(
+                f"cell ({row},{col}) is outside the {rows}x{cols} feature map "
+                f"(rows 0..{rows - 1}, cols 0..{cols - 1})"
+            )
+    unique = sorted(set(cells))
+    return np.array(unique, dtype=np.int64).reshape(-1, 2)
+
+
+def grid_lines(
+    spec: MultiBoxPriorSpec, image_size: tuple[int, int]
+) -> tuple[list[float], list[float], npt.NDArray[np.float64]]:
+    """Cell boundaries and centres in pixels of an image of ``(width, height)``.
+
+    Cell (r, c) spans ``[c * step_x, (c + 1) * step_x] x [r * step_y, (r + 1) * step_y]``
+    (normalized); its anchors are centred at ``((c + offset_x) * step_x, ...)``. Returns
+    ``(xs, ys, centers)`` with ``centers`` ``(rows*cols, 2)`` ``(x, y)``.
+    """
+    rows, cols = spec.feature_map
+    img_w, img_h = image_size
+    step_y, step_x = spec.step_yx
+    xs = [c * step_x * img_w for c in range(cols + 1)]
+    ys = [r * step_y * img_h for r in range(rows + 1)]
+    cy, cx = spec.centers()
+    gx, gy = np.meshgrid(cx.astype(np.float64) * img_w, cy.astype(np.float64) * img_h)
+    return xs, ys, np.stack([gx.ravel(), gy.ravel()], axis=1)

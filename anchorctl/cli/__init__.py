@@ -1,0 +1,115 @@
+"""The ``anchorctl`` command line: a thin layer of click over the numpy core.
+
+Exit codes: 0 success; 1 a runtime error (an unreadable image, a request too large for
+memory); 2 a usage error (a malformed option). Every error is one line on stderr, never a
+traceback. A reader that closes the pipe early (``| head``) ends the command quietly with
+status 141, as ``cat`` or ``yes`` would.
+
+Heavy imports (numpy, Pillow, rich) live inside the commands that need them, so
+``anchorctl --help`` imports none of them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from anchorctl import __version__
+from anchorctl.errors import AnchorError
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a Unix filter reports when its reader went away
+# click >= 8.2 signals "no arguments, show help" with an exception; older click prints it.
+_NO_ARGS_IS_HELP: type[Exception] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {})
+)
+
+
+class AnchorctlGroup(click.Group):
+    """A group whose errors are one line each, with the exit codes documented above."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        **extra: Any,
+    ) -> Any:
+        extra.pop("standalone_mode", None)
+        try:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        except _NO_ARGS_IS_HELP as exc:  # a bare `anchorctl`: help on stdout, success
+            ctx = getattr(exc, "ctx", None)
+            click.echo(ctx.get_help() if ctx is not None else "")
+            sys.exit(0)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx else "anchorctl"
+            click.echo(f"{command}: {exc.format_message()} (see '{command} --help')", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.exceptions.Abort:
+            click.echo("anchorctl: interrupted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            click.echo(f"anchorctl: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except AnchorError as exc:
+            click.echo(f"anchorctl: error: {exc}", err=True)
+            sys.exit(EXIT_RUNTIME)
+        except BrokenPipeError:
+            _silence_stdout()
+            sys.exit(EXIT_PIPE)
+        except KeyboardInterrupt:
+            click.echo("anchorctl: interrupted", err=True)
+            sys.exit(130)
+
+
+def _silence_stdout() -> None:
+    """After the reader went away, point stdout at /dev/null so the final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+@click.group(
+    cls=AnchorctlGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="anchorctl")
+def cli() -> None:
+    """Print, draw and explain the anchor boxes of object detectors.
+
+    Numbers are the real frameworks' own: `list` matches MXNet's MultiBoxPrior bit for bit.
+
+    \b
+    Examples:
+      anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25
+      anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 16x16 --all --format csv
+      anchorctl draw photo.jpg --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 4x4 --grid
+      anchorctl explain --feature-map 16x16 --image-size 640x480 --cell 3,5 --sizes 0.2
+
+    Exit status: 0 ok, 1 runtime error (unreadable image, too large), 2 usage error.
+    """
+
+
+def _register() -> None:
+    from anchorctl.cli.draw_cmd import draw
+    from anchorctl.cli.explain_cmd import explain
+    from anchorctl.cli.list_cmd import list_anchors
+
+    cli.add_command(list_anchors)
+    cli.add_command(draw)
+    cli.add_command(explain)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="anchorctl")

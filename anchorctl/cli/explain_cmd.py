@@ -1,0 +1,89 @@
+"""``anchorctl explain``: how a feature-map cell maps back onto the image, with the formulas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from anchorctl import params
+from anchorctl.cli.options import anchor_options, build_spec, image_size_options, resolve_image_size
+
+
+@click.command(
+    "explain",
+    epilog="""\b
+Examples:
+  anchorctl explain --feature-map 16x16 --image-size 640x480 --cell 3,5 \
+      --sizes 0.2,0.5 --ratios 1,4,0.25
+  anchorctl explain --feature-map 16x16 --image cat.jpg --sizes 0.2 --deltas 0.5,-0.2,0.1,0
+  anchorctl explain --feature-map 4x4 --image-size 300x300 --sizes 0.3 --format json
+""",
+)
+@anchor_options
+@image_size_options
+@click.option(
+    "--cell",
+    type=params.CELL,
+    default=None,
+    help="The cell ROW,COL (zero-based). [default: the centre cell]",
+)
+@click.option(
+    "--deltas",
+    type=params.DELTAS,
+    default=None,
+    help="A predicted offset DX,DY,DW,DH to decode against each anchor (SSD centre-size).",
+)
+@click.option(
+    "--variances",
+    type=params.VARIANCES,
+    default="0.1,0.1,0.2,0.2",
+    show_default=True,
+    help="The box-coder variances V0,V1,V2,V3 used with --deltas.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Plain text with formulas, or JSON for scripts.",
+)
+def explain(
+    sizes: tuple[float, ...],
+    ratios: tuple[float, ...],
+    feature_map: tuple[int, int],
+    steps: tuple[float, float] | None,
+    offsets: tuple[float, float],
+    clip: bool,
+    image_size: tuple[int, int] | None,
+    image_file: Path | None,
+    cell: tuple[int, int] | None,
+    deltas: tuple[float, float, float, float] | None,
+    variances: tuple[float, float, float, float],
+    fmt: str,
+) -> None:
+    """Show how one feature-map cell maps back onto the input image.
+
+    Prints the stride in pixels, the cell's centre (normalized and in pixels), each anchor of
+    the cell in pixels, and the formulas with your numbers in them, including why a ratio-1
+    box is square in pixels only when the feature map has the image's aspect ratio. With
+    --deltas, decodes a predicted offset against each anchor, step by step:
+    cx = acx + dx*v0*aw, cy = acy + dy*v1*ah, w = aw*exp(dw*v2), h = ah*exp(dh*v3).
+    """
+    spec = build_spec(sizes, ratios, feature_map, steps, offsets, clip)
+    size = resolve_image_size(image_size, image_file)
+    if size is None:
+        raise click.UsageError(
+            "explain needs the image size: give --image-size WxH or --image FILE"
+        )
+    if cell is None:
+        cell = (spec.feature_map[0] // 2, spec.feature_map[1] // 2)
+    from anchorctl.explain import explain_cell
+
+    result = explain_cell(spec, size, cell, deltas, variances)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo("\n".join(result.lines()))

@@ -1,0 +1,157 @@
+"""click parameter types: every number and shape a user types is checked here, at the edge.
+
+A bad value fails with exit code 2 and one line that names the option and quotes the
+expected form (``--feature-map: '16*16' is not ROWSxCOLS, e.g. 16x16``). This module imports
+click only, so ``anchorctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import click
+
+_SEP = re.compile(r"\s*,\s*")
+_BY = re.compile(r"^\s*(\S+?)\s*[xX\u00d7]\s*(\S+)\s*$")  # x, X or the multiplication sign
+
+
+def _float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value
+
+
+class FloatList(click.ParamType):  # type: ignore[type-arg]
+    """Comma-separated numbers, e.g. ``0.2,0.5``.
+
+    ``count`` fixes how many there must be; ``positive`` demands finite values > 0;
+    ``unit_interval`` demands finite values in [0, 1].
+    """
+
+    def __init__(
+        self,
+        metavar: str,
+        example: str,
+        count: int | None = None,
+        positive: bool = False,
+        unit_interval: bool = False,
+        meaning: str = "",
+    ) -> None:
+        self.metavar = metavar
+        self.example = example
+        self.count = count
+        self.positive = positive
+        self.unit_interval = unit_interval
+        self.meaning = meaning
+        self.name = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip()
+        parts = [p for p in _SEP.split(text)] if text else []
+        expected = f"expected {self.metavar}, e.g. {self.example}"
+        if not parts or any(p == "" for p in parts):
+            self.fail(f"{value!r} is not a list of numbers; {expected}", param, ctx)
+        numbers: list[float] = []
+        for part in parts:
+            number = _float(part)
+            if number is None:
+                self.fail(f"{part!r} in {value!r} is not a number; {expected}", param, ctx)
+            numbers.append(number)
+        if self.count is not None and len(numbers) != self.count:
+            self.fail(
+                f"{value!r} has {len(numbers)} number(s), need {self.count}; {expected}",
+                param,
+                ctx,
+            )
+        for number in numbers:
+            if not math.isfinite(number):
+                self.fail(f"{number:g} is not a finite number; {expected}", param, ctx)
+            if self.positive and number <= 0:
+                self.fail(
+                    f"{number:g} must be greater than 0{self._meaning()}; {expected}", param, ctx
+                )
+            if self.unit_interval and not 0 <= number <= 1:
+                self.fail(f"{number:g} must lie in [0, 1]{self._meaning()}; {expected}", param, ctx)
+        return tuple(numbers)
+
+    def _meaning(self) -> str:
+        return f" ({self.meaning})" if self.meaning else ""
+
+
+class Size2D(click.ParamType):  # type: ignore[type-arg]
+    """Two whole numbers ``AxB``, each >= ``minimum``: a feature map or an image size."""
+
+    def __init__(self, metavar: str, example: str, meaning: str, minimum: int = 1) -> None:
+        self.metavar = metavar
+        self.example = example
+        self.meaning = meaning
+        self.minimum = minimum
+        self.name = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.metavar
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        expected = f"expected {self.metavar} ({self.meaning}), e.g. {self.example}"
+        match = _BY.match(str(value))
+        if not match:
+            self.fail(f"{value!r} is not {self.metavar}; {expected}", param, ctx)
+        try:
+            a, b = int(match.group(1)), int(match.group(2))
+        except ValueError:
+            self.fail(f"{value!r} needs two whole numbers; {expected}", param, ctx)
+        if a < self.minimum or b < self.minimum:
+            self.fail(f"{value!r}: both must be at least {self.minimum}; {expected}", param, ctx)
+        return a, b
+
+
+class Cell(click.ParamType):  # type: ignore[type-arg]
+    """A feature-map cell ``ROW,COL`` (zero-based)."""
+
+    name = "ROW,COL"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "ROW,COL"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        expected = "expected ROW,COL (zero-based row and column of the feature map), e.g. 3,5"
+        parts = _SEP.split(str(value).strip())
+        try:
+            row, col = (int(p) for p in parts)
+        except ValueError:
+            self.fail(f"{value!r} is not ROW,COL; {expected}", param, ctx)
+        if row < 0 or col < 0:
+            self.fail(f"{value!r}: row and column start at 0; {expected}", param, ctx)
+        return row, col
+
+
+SIZES = FloatList(
+    "S1,S2,...", "0.2,0.5", positive=True, meaning="a size is a fraction of the image height"
+)
+RATIOS = FloatList("R1,R2,...", "1,4,0.25", positive=True, meaning="a ratio is width / height")
+STEPS = FloatList("SY,SX", "0.0625,0.0625", count=2, positive=True, meaning="normalized steps")
+OFFSETS = FloatList("OY,OX", "0.5,0.5", count=2, unit_interval=True, meaning="a fraction of a step")
+DELTAS = FloatList("DX,DY,DW,DH", "0.1,-0.2,0.3,0", count=4)
+VARIANCES = FloatList("V0,V1,V2,V3", "0.1,0.1,0.2,0.2", count=4, positive=True)
+FEATURE_MAP = Size2D("ROWSxCOLS", "16x16", "rows x cols, as in an NCHW tensor")
+IMAGE_SIZE = Size2D("WxH", "640x480", "width x height in pixels, as image tools write it")
+CELL = Cell()
