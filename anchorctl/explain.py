@@ -89,21 +89,21 @@ def explain_cell(
         raise AnchorError(f"image size: {img_w}x{img_h} must be at least 1x1 pixels")
     row, col = cell
     norm = mxnet.cell_anchors(spec, row, col)  # (k, 4) normalized, validates the cell
-    scale = np.array([img_w, img_h, img_w, img_h], dtype=np.float64)
-    px = norm.astype(np.float64) * scale  # (k, 4) pixels
-    step_y, step_x = spec.step_yx
+    scale = np.array([img_w, img_h, img_w, img_h], dtype=np.float32)
+    px = norm * scale  # (k, 4) pixels, float32 like the anchors (and `anchorctl list`)
+    sy, sx = spec.steps32()
     cy_all, cx_all = spec.centers()
-    cx, cy = float(cx_all[col]), float(cy_all[row])
+    cx, cy = cx_all[col], cy_all[row]
     anchors_px = [_box(b) for b in px]
     decoded = [decode_ssd(b, deltas, variances) for b in anchors_px] if deltas is not None else []
     return Explanation(
         spec=spec,
         image_size=(img_w, img_h),
         cell=(row, col),
-        stride_px=(step_x * img_w, step_y * img_h),
-        center=(cx, cy),
-        center_px=(cx * img_w, cy * img_h),
-        anchors=[_box(b) for b in norm.astype(np.float64)],
+        stride_px=(_f(sx * np.float32(img_w)), _f(sy * np.float32(img_h))),
+        center=(_f(cx), _f(cy)),
+        center_px=(_f(cx * np.float32(img_w)), _f(cy * np.float32(img_h))),
+        anchors=[_box(b) for b in norm],
         anchors_px=anchors_px,
         deltas=deltas,
         variances=variances,
@@ -111,8 +111,13 @@ def explain_cell(
     )
 
 
+def _f(value: Any) -> float:
+    """A float32 as the shortest float that reads back to it: 0.15000000596 -> 0.15."""
+    return float(str(np.float32(value)))
+
+
 def _box(row: Any) -> Box:
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+    return (_f(row[0]), _f(row[1]), _f(row[2]), _f(row[3]))
 
 
 def _g(value: float) -> str:

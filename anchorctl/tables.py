@@ -45,7 +45,7 @@ def console(out: IO[str]) -> Console:
 def print_shapes(out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -> None:
     """The per-cell table: one row per slot."""
     columns = shape_columns(image_size)
-    table = Table()
+    table = Table(header_style="bold magenta")
     for name in columns:
         table.add_column(name, justify="right")
     for record in shape_rows(spec, image_size):
@@ -53,7 +53,7 @@ def print_shapes(out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -
     cells = spec.feature_map[0] * spec.feature_map[1]
     footer = f"{spec.per_cell} per cell x {cells:,} cells = {spec.num_anchors:,} anchors"
     con = console(out)
-    con.print(title(spec, image_size), soft_wrap=True)
+    con.print(title(spec, image_size), style="bold cyan", soft_wrap=True)
     con.print(table)
     con.print(footer, soft_wrap=True)
 
@@ -65,7 +65,7 @@ def print_anchors(
     columns = anchor_columns(image_size)
     k = spec.per_cell
     cols = spec.feature_map[1]
-    table = Table()
+    table = Table(header_style="bold magenta")
     for name in columns:
         table.add_column(name, justify="right")
     shown = 0
@@ -79,7 +79,7 @@ def print_anchors(
         if max_rows and shown >= max_rows:
             break
     con = console(out)
-    con.print(title(spec, image_size), soft_wrap=True)
+    con.print(title(spec, image_size), style="bold cyan", soft_wrap=True)
     con.print(table)
     return spec.num_anchors - shown
 

@@ -78,8 +78,15 @@ def explain(
         raise click.UsageError(
             "explain needs the image size: give --image-size WxH or --image FILE"
         )
+    rows, cols = spec.feature_map
     if cell is None:
-        cell = (spec.feature_map[0] // 2, spec.feature_map[1] // 2)
+        cell = (rows // 2, cols // 2)
+    if cell[0] >= rows or cell[1] >= cols:
+        raise click.BadParameter(
+            f"cell ({cell[0]},{cell[1]}) is outside the {rows}x{cols} feature map "
+            f"(rows 0..{rows - 1}, cols 0..{cols - 1})",
+            param_hint="'--cell'",
+        )
     from anchorctl.explain import explain_cell
 
     result = explain_cell(spec, size, cell, deltas, variances)

@@ -127,10 +127,11 @@ class MultiBoxPriorSpec:
     @property
     def step_yx(self) -> tuple[float, float]:
         """``(step_y, step_x)`` in normalized units, as float32 values widened to float."""
-        sy, sx = self._steps32()
+        sy, sx = self.steps32()
         return float(sy), float(sx)
 
-    def _steps32(self) -> tuple[np.float32, np.float32]:
+    def steps32(self) -> tuple[np.float32, np.float32]:
+        """``(step_y, step_x)`` as the float32 values the operator uses."""
         rows, cols = self.feature_map
         if self.steps is None:
             return _F32(1) / _F32(rows), _F32(1) / _F32(cols)
@@ -164,7 +165,7 @@ class MultiBoxPriorSpec:
     def centers(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Cell centres: ``cy`` of shape ``(rows,)`` and ``cx`` of shape ``(cols,)``, normalized."""
         rows, cols = self.feature_map
-        sy, sx = self._steps32()
+        sy, sx = self.steps32()
         oy, ox = _F32(self.offsets[0]), _F32(self.offsets[1])
         cy = (np.arange(rows, dtype=_F32) + oy) * sy
         cx = (np.arange(cols, dtype=_F32) + ox) * sx

@@ -1,0 +1,26 @@
+"""What the tests share: the project's folders, the reference vectors, an in-process CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from anchorctl.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = Path(__file__).resolve().parent / "vectors"
+SAMPLES = ROOT / "sample_images"
+
+
+def load_vector(relative: str) -> dict[str, Any]:
+    with open(VECTORS / relative, encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Invoke the CLI in-process; stdout and stderr are kept apart."""
+    return CliRunner().invoke(cli, list(args), env=env)
