@@ -272,13 +272,15 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
 
 
 def test_closed_pipe_ends_quietly() -> None:
-    cmd = (
-        f"'{sys.executable}' -m anchorctl list --sizes 0.2 --feature-map 400x400 --all "
-        "--format csv | head -1"
-    )
-    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
-    assert proc.stdout == "row,col,slot,xmin,ymin,xmax,ymax\n"
-    assert proc.stderr == ""
+    # csv and jsonl stream 160,000 rows; the table prints its title before the rows.
+    for fmt in ("csv", "jsonl", "table"):
+        cmd = (
+            f"'{sys.executable}' -m anchorctl list --sizes 0.2 --feature-map 400x400 --all "
+            f'--format {fmt} | head -1; echo "status ${{PIPESTATUS[0]}}" >&2'
+        )
+        proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
+        assert len(proc.stdout.splitlines()) == 1
+        assert proc.stderr == "status 1\n", (fmt, proc.stderr)  # no traceback, no message
 
 
 def test_version_and_module_entry() -> None:

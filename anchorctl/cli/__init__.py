@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a runtime error (an unreadable image, a request too large for
 memory); 2 a usage error (a malformed option). Every error is one line on stderr, never a
-traceback. A reader that closes the pipe early (``| head``) ends the command quietly with
-status 141, as ``cat`` or ``yes`` would.
+traceback. A reader that closes the pipe early (``| head``) ends the command quietly, with
+status 1 (click's convention for a closed pipe) and nothing on stderr.
 
 Heavy imports (numpy, Pillow, rich) live inside the commands that need them, so
 ``anchorctl --help`` imports none of them.
@@ -11,7 +11,6 @@ Heavy imports (numpy, Pillow, rich) live inside the commands that need them, so
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -23,7 +22,6 @@ from anchorctl.errors import AnchorError
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
-EXIT_PIPE = 141  # 128 + SIGPIPE, what a Unix filter reports when its reader went away
 # click >= 8.2 signals "no arguments, show help" with an exception; older click prints it.
 _NO_ARGS_IS_HELP: type[Exception] = getattr(
     click.exceptions, "NoArgsIsHelpError", type("_Never", (Exception,), {})
@@ -59,21 +57,9 @@ class AnchorctlGroup(click.Group):
         except AnchorError as exc:
             click.echo(f"anchorctl: error: {exc}", err=True)
             sys.exit(EXIT_RUNTIME)
-        except BrokenPipeError:
-            _silence_stdout()
-            sys.exit(EXIT_PIPE)
         except KeyboardInterrupt:
             click.echo("anchorctl: interrupted", err=True)
             sys.exit(130)
-
-
-def _silence_stdout() -> None:
-    """After the reader went away, point stdout at /dev/null so the final flush is quiet."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 @click.group(
