@@ -14,9 +14,19 @@ from typing import IO
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` only on success.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    On any exception the temporary file is removed and ``path`` is left as it was. A target
+    that exists and is not a regular file (``/dev/null``, a named pipe, a terminal) is
+    written in place: renaming over it would replace the device with a file.
     """
     target = Path(path)
+    try:
+        special = target.exists() and not target.is_file()
+    except OSError:
+        special = False
+    if special:
+        with open(target, mode) as handle:
+            yield handle
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would.

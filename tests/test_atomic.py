@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 
 import pytest
 
@@ -33,3 +34,17 @@ def test_failure_leaves_the_old_file_and_no_temporary(tmp_path) -> None:
     with atomic_write(target) as handle:
         handle.write(b"new")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # an existing file keeps its mode
+
+
+def test_a_named_pipe_is_written_in_place_not_replaced(tmp_path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    with atomic_write(fifo) as handle:
+        handle.write(b"through the pipe")
+    reader.join(timeout=10)
+    assert got == [b"through the pipe"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a pipe, not a regular file
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]

@@ -209,10 +209,15 @@ def test_ratio_area_and_slot_order(spec: MultiBoxPriorSpec) -> None:
         (spec.sizes[0], r) for r in spec.ratios[1:]
     ]
     for slot, (s, r) in enumerate(expected):
-        # In pixels of an image shaped like the map (W_img/H_img = cols/rows), width/height = r.
-        assert w[slot] * cols / (h[slot] * rows) == pytest.approx(r, rel=1e-5)
-        # Area: (s * rows/cols * sqrt(r)) * (s / sqrt(r)) = s^2 * rows/cols, whatever r is.
-        assert w[slot] * h[slot] == pytest.approx(s * s * rows / cols, rel=1e-5)
+        # The extents, to the float32 precision of the coordinates (a few ulp of the largest).
+        eps = 4 * float(np.spacing(np.float32(np.abs(cell[slot]).max() + 1)))
+        assert w[slot] == pytest.approx(s * rows / cols * math.sqrt(r), abs=eps)
+        assert h[slot] == pytest.approx(s / math.sqrt(r), abs=eps)
+        # Hence in pixels of an image shaped like the map (W_img/H_img = cols/rows) the box
+        # has width/height = r, and its area s^2 * rows/cols does not depend on r.
+        tol = eps / min(w[slot], h[slot]) + 1e-6
+        assert w[slot] * cols / (h[slot] * rows) == pytest.approx(r, rel=tol)
+        assert w[slot] * h[slot] == pytest.approx(s * s * rows / cols, rel=tol)
 
 
 @settings(max_examples=60, deadline=None)

@@ -31,7 +31,7 @@ match MXNet bit for bit (the reference vectors' SHA-256 checksums pin it).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,12 +184,12 @@ def anchors(spec: MultiBoxPriorSpec) -> npt.NDArray[np.float32]:
         "take them block by block with iter_anchor_blocks() or "
         "`anchorctl list --all --format npy -o FILE`, or use a smaller feature map",
     )
-    out = np.empty((spec.num_anchors, 4), dtype=_F32)
-    pos = 0
-    for block in iter_anchor_blocks(spec):
-        out[pos : pos + len(block)] = block
-        pos += len(block)
-    return out
+    rows, cols = spec.feature_map
+    out = np.empty((rows, cols * spec.per_cell * 4), dtype=_F32)
+    fill = _row_filler(spec)
+    for r0, r1 in _row_blocks(spec, 1 << 22):
+        fill(r0, out[r0:r1])
+    return out.reshape(-1, 4)
 
 
 def iter_anchor_blocks(
@@ -200,22 +200,42 @@ def iter_anchor_blocks(
     Each block is ``(rows_in_block * cols * k, 4)`` float32, in MultiBoxPrior order; the
     concatenation equals :func:`anchors`. Memory stays near ``block_bytes`` whatever the map.
     """
+    _, cols = spec.feature_map
+    fill = _row_filler(spec)
+    for r0, r1 in _row_blocks(spec, block_bytes):
+        block = np.empty((r1 - r0, cols * spec.per_cell * 4), dtype=_F32)
+        fill(r0, block)
+        yield block.reshape(-1, 4)
+
+
+def _row_blocks(spec: MultiBoxPriorSpec, block_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(first_row, end_row)`` ranges of about ``block_bytes`` each, at least one row."""
     rows, cols = spec.feature_map
-    row_len = cols * spec.per_cell * 4
+    per_row = max(1, block_bytes // (cols * spec.per_cell * 16))
+    for r0 in range(0, rows, per_row):
+        yield r0, min(rows, r0 + per_row)
+
+
+def _row_filler(
+    spec: MultiBoxPriorSpec,
+) -> Callable[[int, npt.NDArray[np.float32]], None]:
+    """A function ``fill(r0, out)`` writing the anchors of rows ``r0 .. r0 + len(out)``.
+
+    ``out`` is ``(rows_in_block, cols*k*4)``. y coordinates are ``cy * 1 + (-h/2 | +h/2)``,
+    x coordinates ``cy * 0 + (cx -+ w/2)``: adding zero or a negated half extent is exact, so
+    this equals the operator's ``cy - h/2`` and ``cy + h/2`` bit for bit while writing each
+    block in place in two passes that stay in cache.
+    """
     template, y_mask = _row_template(spec)
     cy, _ = spec.centers()
-    rows_per_block = max(1, block_bytes // (row_len * 4))
-    for r0 in range(0, rows, rows_per_block):
-        r1 = min(rows, r0 + rows_per_block)
-        block = np.empty((r1 - r0, row_len), dtype=_F32)
-        # y coordinates: cy * 1 + (-h/2 | +h/2); x coordinates: cy * 0 + (cx -+ w/2).
-        # Adding zero or a negated half extent is exact, so this equals the operator's
-        # cy - h/2 and cy + h/2 bit for bit while writing each block in one pass.
-        np.multiply(y_mask, cy[r0:r1, None], out=block)
-        np.add(block, template, out=block)
+
+    def fill(r0: int, out: npt.NDArray[np.float32]) -> None:
+        np.multiply(y_mask, cy[r0 : r0 + len(out), None], out=out)
+        np.add(out, template, out=out)
         if spec.clip:
-            np.clip(block, _F32(0), _F32(1), out=block)
-        yield block.reshape(-1, 4)
+            np.clip(out, _F32(0), _F32(1), out=out)
+
+    return fill
 
 
 def _row_template(
