@@ -1,0 +1,371 @@
+"""Benchmark: ``anchorctl draw`` of 10,000 anchors on a 1024x1024 image, vs bare Pillow.
+
+Target: drawing 10,000 anchors (feature map 50x50, sizes 0.1,0.2, ratios 1,2,0.5 -> 4 shapes
+per cell, --all-cells) onto a 1024x1024 RGB JPEG and writing the PNG takes at most 1.3x the
+time bare Pillow needs to open the same image, convert it to RGB, draw the same rectangles
+(same pixel boxes, colours and line width) and save a PNG, measured in the same run.
+
+The anchorctl side is timed two ways: ``draw_cmd._draw_one`` (what the command runs per image:
+load, anchors, draw, legend, encode, atomic write with fsync) and the whole ``draw`` command
+in-process through click's ``CliRunner``. A stage-by-stage breakdown of ``_draw_one`` follows,
+so a miss says where the time went.
+
+Run: python benchmarks/bench_draw.py [--repeat N] [--image gradient|noise]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from _timing import measure, median, ms, report, verdict
+from click.testing import CliRunner
+from PIL import Image, ImageDraw
+
+import anchorctl
+from anchorctl import render
+from anchorctl.atomic import atomic_write
+from anchorctl.cells import select_cells
+from anchorctl.cli import cli
+from anchorctl.cli.draw_cmd import _draw_one, _legend, _title
+from anchorctl.conventions.mxnet import MultiBoxPriorSpec, anchors_at
+
+SIZES = (0.1, 0.2)
+RATIOS = (1, 2, 0.5)  # 2 + 3 - 1 = 4 shapes per cell
+FEATURE_MAP = (50, 50)  # 2,500 cells x 4 = 10,000 anchors
+IMAGE_SIZE = 1024
+TARGET = 1.3
+
+
+def make_image(path: Path, kind: str) -> None:
+    """A 1024x1024 RGB JPEG: a smooth colour gradient, or uniform random noise."""
+    n = IMAGE_SIZE
+    if kind == "noise":
+        pixels = np.random.default_rng(0).integers(0, 256, (n, n, 3), dtype=np.uint8)
+    else:
+        ramp = np.linspace(0, 255, n, dtype=np.float32)
+        pixels = np.empty((n, n, 3), dtype=np.uint8)
+        pixels[..., 0] = ramp[None, :]
+        pixels[..., 1] = ramp[:, None]
+        pixels[..., 2] = (ramp[None, :] + ramp[:, None]) / 2
+    Image.fromarray(pixels, "RGB").save(path, format="JPEG", quality=90)
+
+
+def pixel_boxes(
+    spec: MultiBoxPriorSpec, chosen: npt.NDArray[np.int64], size: tuple[int, int], width: int
+) -> tuple[list[Any], list[tuple[int, int, int]]]:
+    """The rectangles and colours anchorctl draws, precomputed for the Pillow baseline.
+
+    Uses ``render.pixel_boxes`` (integer, edge-snapped rectangles, off-image boxes dropped)
+    when the installed render has it, else the float boxes with ordered corners that older
+    versions drew.
+    """
+    w, h = size
+    boxes = anchors_at(spec, chosen) * np.array([w, h, w, h], dtype=np.float32)
+    slots = np.tile(np.arange(spec.per_cell), len(chosen))
+    if hasattr(render, "pixel_boxes"):
+        rects = render.pixel_boxes(boxes, size, width)
+        seen = (rects[:, 2] >= 0) & (rects[:, 0] < w) & (rects[:, 3] >= 0) & (rects[:, 1] < h)
+        chosen_rects: list[Any] = rects[seen].tolist()
+        slots = slots[seen]
+    else:
+        chosen_rects = [
+            (min(a, c), min(b, d), max(a, c), max(b, d)) for a, b, c, d in boxes.tolist()
+        ]
+    return chosen_rects, [render.slot_colour(s) for s in slots.tolist()]
+
+
+def pillow_baseline(
+    src: Path,
+    dst: Path,
+    boxes: list[Any],
+    colours: list[tuple[int, int, int]],
+    width: int,
+) -> None:
+    image = Image.open(src).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    for box, colour in zip(boxes, colours, strict=True):
+        draw.rectangle(box, outline=colour, width=width)
+    image.save(dst, format="PNG")
+
+
+def cli_args(src: Path, dst: Path) -> list[str]:
+    rows, cols = FEATURE_MAP
+    return [
+        "draw",
+        str(src),
+        "--sizes",
+        ",".join(f"{s:g}" for s in SIZES),
+        "--ratios",
+        ",".join(f"{r:g}" for r in RATIOS),
+        "--feature-map",
+        f"{rows}x{cols}",
+        "--all-cells",
+        "-o",
+        str(dst),
+    ]
+
+
+def run_cli(runner: CliRunner, args: list[str]) -> None:
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    if result.exit_code != 0:
+        raise RuntimeError(f"anchorctl {' '.join(args)} exited {result.exit_code}: {result.output}")
+
+
+def check_outputs(ours: Path, theirs: Path, legend_box: tuple[int, int]) -> None:
+    """Both PNGs are 1024x1024 RGB and differ only inside the legend panel (top left)."""
+    a = np.asarray(Image.open(ours).convert("RGB"))
+    b = np.asarray(Image.open(theirs).convert("RGB"))
+    assert a.shape == b.shape == (IMAGE_SIZE, IMAGE_SIZE, 3), (a.shape, b.shape)
+    diff = np.any(a != b, axis=2)
+    if not diff.any():
+        print("check: anchorctl and Pillow outputs are identical")
+        return
+    ys, xs = np.nonzero(diff)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    inside = box[0] >= 0 and box[1] >= 0 and box[2] <= legend_box[0] and box[3] <= legend_box[1]
+    print(
+        f"check: outputs differ in {int(diff.sum()):,} pixels, all within x,y <= {box[2:]} "
+        f"(legend panel {legend_box[0]}x{legend_box[1]}): "
+        f"{'same rectangles' if inside else 'RECTANGLES DIFFER'}"
+    )
+    assert inside
+
+
+def staged_draw_one(
+    src: Path,
+    dst: Path,
+    plain: Path,
+    spec: MultiBoxPriorSpec,
+    chosen: npt.NDArray[np.int64],
+    legend_clock: list[float],
+) -> dict[str, float]:
+    """``_draw_one`` step by step (same calls, same order), timing each step.
+
+    ``_draw_one`` may encode straight into the atomically written file; here encoding (into
+    memory) and writing the bytes are timed apart, which costs one extra in-memory copy.
+    """
+    stages: dict[str, float] = {}
+    clock = time.perf_counter
+
+    t0 = clock()
+    image = render.load_image(src)
+    img_w, img_h = image.size
+    t1 = clock()
+    boxes = anchors_at(spec, chosen)
+    boxes *= np.array([img_w, img_h, img_w, img_h], dtype=np.float32)
+    slots = np.tile(np.arange(spec.per_cell, dtype=np.int32), len(chosen))
+    legend = _legend(spec, (img_w, img_h))
+    title = _title(spec, len(boxes))
+    t2 = clock()
+    legend_clock.clear()
+    drawn = render.draw_anchors(image, boxes, slots, legend, title, None, False)
+    t3 = clock()
+    data = render.encode(drawn, "PNG")
+    t4 = clock()
+    with atomic_write(dst) as handle:
+        handle.write(data)
+    t5 = clock()
+    with open(plain, "wb") as handle:  # not part of _draw_one: the write without fsync
+        handle.write(data)
+    t6 = clock()
+
+    legend_time = sum(legend_clock)
+    stages["load_image (open, decode, exif, to RGB)"] = t1 - t0
+    stages["anchors_at + scale + legend text"] = t2 - t1
+    stages["draw_anchors: copy + rectangles"] = (t3 - t2) - legend_time
+    stages["draw_anchors: legend panel"] = legend_time
+    stages["encode PNG"] = t4 - t3
+    stages["atomic write + fsync"] = t5 - t4
+    stages["(plain write, no fsync)"] = t6 - t5
+    return stages
+
+
+def staged_baseline(
+    src: Path,
+    dst: Path,
+    boxes: list[Any],
+    colours: list[tuple[int, int, int]],
+    width: int,
+) -> dict[str, float]:
+    clock = time.perf_counter
+    t0 = clock()
+    image = Image.open(src).convert("RGB")
+    t1 = clock()
+    draw = ImageDraw.Draw(image)
+    for box, colour in zip(boxes, colours, strict=True):
+        draw.rectangle(box, outline=colour, width=width)
+    t2 = clock()
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    t3 = clock()
+    with open(dst, "wb") as handle:
+        handle.write(buffer.getvalue())
+    t4 = clock()
+    return {
+        "open + convert RGB": t1 - t0,
+        "rectangles": t2 - t1,
+        "encode PNG": t3 - t2,
+        "write (no fsync)": t4 - t3,
+    }
+
+
+def print_stages(title: str, runs: list[dict[str, float]], total_label: str, total: float) -> None:
+    names = list(runs[0])
+    width = max(len(n) for n in names)
+    print(f"\n-- {title} (median of {len(runs)} runs, ms)")
+    counted = 0.0
+    for name in names:
+        value = median([r[name] for r in runs])
+        if not name.startswith("("):
+            counted += value
+        raw = " ".join(f"{r[name] * 1e3:.1f}" for r in runs)
+        print(f"  {name:<{width}}  {ms(value)}   raw: {raw}")
+    print(f"  {'sum of stages':<{width}}  {ms(counted)}   ({total_label}: {ms(total).strip()})")
+
+
+def encode_options(image: Image.Image, repeat: int) -> None:
+    """PNG encoder settings, for a suggestion if encoding dominates."""
+    cases: dict[str, Callable[[], object]] = {}
+    sizes: dict[str, int] = {}
+    for label, kwargs in (
+        ("PNG default (anchorctl, baseline)", {}),
+        ("PNG compress_level=1", {"compress_level": 1}),
+        ("PNG compress_level=3", {"compress_level": 3}),
+    ):
+
+        def encode(kwargs: dict[str, Any] = kwargs) -> bytes:
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG", **kwargs)
+            return buffer.getvalue()
+
+        cases[label] = encode
+        sizes[label] = len(encode())
+    ratios = report(
+        "PNG encoding of the drawn image (informational)",
+        measure(cases, repeat),
+        "PNG default (anchorctl, baseline)",
+    )
+    for label, size in sizes.items():
+        print(f"  {label}: {size / 1024:.0f} KiB ({ratios[label]:.2f}x time)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs per case")
+    parser.add_argument(
+        "--image",
+        choices=("gradient", "noise"),
+        default="gradient",
+        help="test picture: a smooth gradient (cheap to encode) or random noise (dear)",
+    )
+    args = parser.parse_args()
+
+    spec = MultiBoxPriorSpec(sizes=SIZES, ratios=RATIOS, feature_map=FEATURE_MAP)
+    chosen = select_cells(spec.feature_map, all_cells=True)
+    line = render.line_width((IMAGE_SIZE, IMAGE_SIZE))
+    import PIL
+
+    print(
+        f"anchorctl {anchorctl.__version__}, Pillow {PIL.__version__}, numpy {np.__version__}, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    print(
+        f"spec: sizes {SIZES}, ratios {RATIOS}, feature map {FEATURE_MAP[0]}x{FEATURE_MAP[1]}, "
+        f"--all-cells -> {len(chosen) * spec.per_cell:,} anchors; image {IMAGE_SIZE}x{IMAGE_SIZE} "
+        f"{args.image} JPEG; line width {line} px"
+    )
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="anchorctl-bench-") as tmp:
+        folder = Path(tmp)
+        src = folder / "source.jpg"
+        make_image(src, args.image)
+        ours, via_cli, theirs = (folder / f"{n}.png" for n in ("draw_one", "cli", "pillow"))
+        boxes, colours = pixel_boxes(spec, chosen, (IMAGE_SIZE, IMAGE_SIZE), line)
+        runner = CliRunner()
+        argv = cli_args(src, via_cli)
+
+        times = measure(
+            {
+                "Pillow open+draw+save (baseline)": lambda: pillow_baseline(
+                    src, theirs, boxes, colours, line
+                ),
+                "anchorctl _draw_one": lambda: _draw_one(src, ours, spec, chosen, False, False),
+                "anchorctl draw (CliRunner)": lambda: run_cli(runner, argv),
+            },
+            args.repeat,
+        )
+        ratios = report(
+            f"draw {len(boxes):,} anchors on {IMAGE_SIZE}x{IMAGE_SIZE}",
+            times,
+            "Pillow open+draw+save (baseline)",
+        )
+        ok = verdict("draw (_draw_one)", ratios["anchorctl _draw_one"], TARGET)
+        ok &= verdict("draw (CLI in-process)", ratios["anchorctl draw (CliRunner)"], TARGET)
+
+        legend_panel = _legend_panel_size(spec, len(boxes))
+        check_outputs(ours, theirs, legend_panel)
+        check_outputs(via_cli, theirs, legend_panel)
+
+        # Stage breakdown: _draw_one's steps, with render._draw_legend wrapped to time it.
+        legend_clock: list[float] = []
+        original = render._draw_legend
+
+        def timed_legend(*a: Any, **k: Any) -> None:
+            start = time.perf_counter()
+            original(*a, **k)
+            legend_clock.append(time.perf_counter() - start)
+
+        render._draw_legend = timed_legend  # type: ignore[assignment]
+        try:
+            ours_runs, base_runs = [], []
+            for _ in range(args.repeat):
+                ours_runs.append(
+                    staged_draw_one(src, ours, folder / "plain.png", spec, chosen, legend_clock)
+                )
+                base_runs.append(staged_baseline(src, theirs, boxes, colours, line))
+        finally:
+            render._draw_legend = original  # type: ignore[assignment]
+        print_stages(
+            "where anchorctl's time goes (_draw_one, stage by stage)",
+            ours_runs,
+            "_draw_one median above",
+            median(times["anchorctl _draw_one"]),
+        )
+        print_stages(
+            "Pillow baseline, stage by stage",
+            base_runs,
+            "baseline median above",
+            median(times["Pillow open+draw+save (baseline)"]),
+        )
+        drawn = Image.open(ours).convert("RGB")
+        drawn.load()
+        encode_options(drawn, args.repeat)
+    print(
+        f"\n{'all targets met' if ok else 'TARGET MISSED'} ({time.perf_counter() - started:.0f} s)"
+    )
+    return 0 if ok else 1
+
+
+def _legend_panel_size(spec: MultiBoxPriorSpec, count: int) -> tuple[int, int]:
+    """Width and height of the legend panel anchorctl pastes in the top-left corner."""
+    canvas = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (255, 255, 255))
+    blank = canvas.copy()
+    size = (IMAGE_SIZE, IMAGE_SIZE)
+    render._draw_legend(canvas, _legend(spec, size), _title(spec, count))
+    diff = np.any(np.asarray(canvas) != np.asarray(blank), axis=2)
+    ys, xs = np.nonzero(diff)
+    return int(xs.max()) + 1, int(ys.max()) + 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
