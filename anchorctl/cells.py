@@ -9,6 +9,37 @@ import numpy.typing as npt
 
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 from anchorctl.errors import AnchorError
+from anchorctl.memory import check_fits
+
+_BYTES_PER_CELL = 16  # a (row, col) pair of int64
+
+
+def check_cells(feature_map: tuple[int, int], cells: Sequence[tuple[int, int]]) -> None:
+    """Raise :class:`AnchorError` naming the first of ``cells`` outside ``feature_map``."""
+    rows, cols = feature_map
+    for row, col in cells:
+        if not (0 <= row < rows and 0 <= col < cols):
+            raise AnchorError(
+                f"cell ({row},{col}) is outside the {rows}x{cols} feature map "
+                f"(rows 0..{rows - 1}, cols 0..{cols - 1})"
+            )
+
+
+def count_cells(
+    feature_map: tuple[int, int],
+    cells: Sequence[tuple[int, int]] = (),
+    every: int | None = None,
+    all_cells: bool = False,
+) -> int:
+    """How many cells :func:`select_cells` returns for these arguments, without making them."""
+    rows, cols = feature_map
+    if all_cells:
+        every = 1
+    if every is not None:
+        if every < 1:
+            raise AnchorError(f"every: {every} must be at least 1")
+        return -(-rows // every) * -(-cols // every)
+    return len(set(cells)) if cells else 1
 
 
 def select_cells(
@@ -21,13 +52,19 @@ def select_cells(
 
     ``all_cells`` takes every cell; ``every = n`` every n-th row and column starting at 0;
     ``cells`` the listed ones; with none of these, the centre cell ``(rows // 2, cols // 2)``.
+    Raises :class:`AnchorError` for a cell outside the map, and before allocating when the
+    pairs would not fit in free memory.
     """
     rows, cols = feature_map
     if all_cells:
         every = 1
     if every is not None:
-        if every < 1:
-            raise AnchorError(f"every: {every} must be at least 1")
+        count = count_cells(feature_map, every=every)
+        check_fits(
+            count * _BYTES_PER_CELL,
+            f"{count:,} cells",
+            "choose fewer cells with a larger --every, or a smaller feature map",
+        )
         rr, cc = np.meshgrid(
             np.arange(0, rows, every, dtype=np.int64),
             np.arange(0, cols, every, dtype=np.int64),
@@ -36,12 +73,7 @@ def select_cells(
         return np.stack([rr.ravel(), cc.ravel()], axis=1)
     if not cells:
         return np.array([[rows // 2, cols // 2]], dtype=np.int64)
-    for row, col in cells:
-        if not (0 <= row < rows and 0 <= col < cols):
-            raise AnchorError(
-                f"cell ({row},{col}) is outside the {rows}x{cols} feature map "
-                f"(rows 0..{rows - 1}, cols 0..{cols - 1})"
-            )
+    check_cells(feature_map, cells)
     unique = sorted(set(cells))
     return np.array(unique, dtype=np.int64).reshape(-1, 2)
 
@@ -53,7 +85,7 @@ def grid_lines(
 
     Cell (r, c) spans ``[c * step_x, (c + 1) * step_x] x [r * step_y, (r + 1) * step_y]``
     (normalized); its anchors are centred at ``((c + offset_x) * step_x, ...)``. Returns
-    ``(xs, ys, centers)`` with ``centers`` ``(rows*cols, 2)`` ``(x, y)``.
+    ``(xs, ys, centers)`` with ``centers`` ``(rows*cols, 2)`` ``(x, y)``, row-major.
     """
     rows, cols = spec.feature_map
     img_w, img_h = image_size

@@ -23,4 +23,4 @@ def load_vector(relative: str) -> dict[str, Any]:
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
     """Invoke the CLI in-process; stdout and stderr are kept apart."""
-    return CliRunner().invoke(cli, list(args), env=env)
+    return CliRunner().invoke(cli, list(args), env=env, prog_name="anchorctl")

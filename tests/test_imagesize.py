@@ -265,7 +265,10 @@ def test_property_matches_pillow(
 SAMPLE_PHOTOS = sorted(SAMPLE_IMAGES.glob("*.jpg"))
 
 
-@pytest.mark.skipif(not SAMPLE_PHOTOS, reason="no sample photos")
+def test_the_sample_photos_are_there() -> None:
+    assert len(SAMPLE_PHOTOS) == 4
+
+
 @pytest.mark.parametrize("path", SAMPLE_PHOTOS, ids=lambda p: p.name)
 def test_sample_photos_match_pillow(path: Path) -> None:
     assert image_size(path) == pillow_display_size(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,11 +17,14 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from PIL import Image
+    from rich.progress import Progress, TaskID
 
     from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
 SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than draw it
+_BYTES_PER_CELL = 16  # a (row, col) pair of int64
+_BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
 
 
 @click.command(
@@ -34,6 +38,7 @@ Examples:
   anchorctl draw cat.jpg --sizes 0.2 -o - | display -
 
 Writes <stem>.anchors.png in the current folder unless -o says otherwise.
+
 """
     + ANCHOR_HELP,
 )
@@ -53,9 +58,10 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
-    help="Output FILE (.png/.jpg) for one image, a DIR for several, or - for PNG on stdout.",
+    help="Output FILE (.png/.jpg/.jpeg) for one image, a DIR for several (made if missing), "
+    "or - for PNG on stdout.",
 )
 def draw(
     images: tuple[Path, ...],
@@ -70,7 +76,7 @@ def draw(
     all_cells: bool,
     grid: bool,
     fill: bool,
-    output: Path | None,
+    output: str | None,
 ) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
@@ -82,28 +88,56 @@ def draw(
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
     spec = build_spec(sizes, ratios, feature_map, steps, offsets, clip)
-    targets = _plan_outputs(images, output)
-    from anchorctl.cells import select_cells
+    from anchorctl.cells import check_cells, count_cells, select_cells
 
+    try:
+        check_cells(spec.feature_map, cells)
+    except AnchorError as exc:
+        raise click.UsageError(f"--cell: {exc}") from None
+    rows, cols = spec.feature_map
+    if grid and rows + cols > MAX_GRID_LINES:
+        raise click.UsageError(
+            f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
+        )
+    targets = _plan_outputs(images, output)
+    _check_memory(spec, count_cells(spec.feature_map, cells, every, all_cells))
     chosen = select_cells(spec.feature_map, cells, every, all_cells)
+    _make_folder(output)
+    inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
-    with _progress(len(images)) as advance:
+    with _Progress(len(images)) as progress:
         for source, target in targets:
             try:
+                if target is not None and _file_key(target) in inputs:
+                    raise AnchorError(
+                        f"refusing to overwrite the input {str(target)!r}; choose another -o"
+                    )
                 _draw_one(source, target, spec, chosen, grid, fill)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
                 failures += 1
-                click.echo(f"anchorctl: error: {exc}", err=True)
-            advance()
+                progress.error(f"anchorctl: error: {exc}")
+            progress.advance()
     if failures:
         raise AnchorError(f"{failures} of {len(images)} images failed; the others were drawn")
 
 
-def _plan_outputs(images: tuple[Path, ...], output: Path | None) -> list[tuple[Path, Path | None]]:
+def _check_memory(spec: MultiBoxPriorSpec, n_cells: int) -> None:
+    """Refuse, with the byte count, a selection whose anchors would not fit in memory."""
+    from anchorctl.memory import check_fits
+
+    n_anchors = n_cells * spec.per_cell
+    check_fits(
+        n_cells * _BYTES_PER_CELL + n_anchors * _BYTES_PER_ANCHOR,
+        f"{n_anchors:,} anchors to draw",
+        "choose fewer cells with --cell or --every N, or a smaller feature map",
+    )
+
+
+def _plan_outputs(images: tuple[Path, ...], output: str | None) -> list[tuple[Path, Path | None]]:
     """Each input with its output path (``None`` = stdout), or a usage error before any work."""
-    if output is not None and str(output) == "-":
+    if output == "-":
         if len(images) > 1:
             raise click.UsageError("-o - writes one PNG to stdout; give one image")
         if sys.stdout.isatty():
@@ -111,27 +145,26 @@ def _plan_outputs(images: tuple[Path, ...], output: Path | None) -> list[tuple[P
                 "refusing to write PNG bytes to a terminal; pipe it or give -o FILE"
             )
         return [(images[0], None)]
-    if output is not None and output.suffix.lower() in SUFFIX_FORMATS and not output.is_dir():
+    if output is not None and not output:
+        raise click.UsageError("-o: give a FILE, a DIR or -")
+    path = Path(output) if output is not None else None
+    as_folder = output is None or output.endswith(("/", os.sep)) or Path(output).is_dir()
+    if path is not None and not as_folder and path.suffix:
+        if path.suffix.lower() not in SUFFIX_FORMATS:
+            raise click.UsageError(
+                f"-o {output}: unknown image type {path.suffix!r}; use .png, .jpg "
+                "or .jpeg, a folder (end it with /) or -"
+            )
         if len(images) > 1:
             raise click.UsageError(
                 f"-o {output} is one file but there are {len(images)} images; give -o DIR"
             )
-        return [(images[0], output)]
-    if output is not None and output.suffix and not output.is_dir():
-        raise click.UsageError(
-            f"-o {output}: unknown image type {output.suffix!r}; use .png, .jpg or .jpeg, "
-            "or a folder"
-        )
-    folder = output if output is not None else Path.cwd()
-    if output is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise AnchorError(
-                f"cannot create output folder {str(folder)!r}: {exc.strerror}"
-            ) from None
-    planned = [(src, folder / f"{src.stem}.anchors.png") for src in images]
-    seen: dict[Path, Path] = {}
+        return [(images[0], path)]
+    folder = path if path is not None else Path.cwd()
+    planned: list[tuple[Path, Path | None]] = [
+        (src, folder / f"{src.stem}.anchors.png") for src in images
+    ]
+    seen: dict[Path | None, Path] = {}
     for src, dst in planned:
         if dst in seen:
             raise click.UsageError(
@@ -139,7 +172,22 @@ def _plan_outputs(images: tuple[Path, ...], output: Path | None) -> list[tuple[P
                 "different folders"
             )
         seen[dst] = src
-    return list(planned)
+    return planned
+
+
+def _make_folder(output: str | None) -> None:
+    """Create the folder of ``-o DIR`` when it does not exist yet (never for -o FILE)."""
+    if output is None or output == "-":
+        return
+    folder = Path(output)
+    if folder.suffix and not output.endswith(("/", os.sep)) and not folder.is_dir():
+        return  # -o FILE: its folder must exist
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AnchorError(
+            f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
+        ) from None
 
 
 def _draw_one(
@@ -156,32 +204,35 @@ def _draw_one(
     from anchorctl.cells import grid_lines
     from anchorctl.conventions.mxnet import anchors_at
 
-    if target is not None and target.exists() and source.exists() and target.samefile(source):
-        raise AnchorError(f"refusing to overwrite the input {str(source)!r}; choose another -o")
     image = render.load_image(source)
     img_w, img_h = image.size
-    boxes = anchors_at(spec, chosen)  # (M*k, 4) normalized
-    scale = np.array([img_w, img_h, img_w, img_h], dtype=np.float32)
-    slots = np.tile(np.arange(spec.per_cell), len(boxes) // spec.per_cell)
-    grid_spec = None
-    if grid:
-        rows, cols = spec.feature_map
-        if rows + cols > MAX_GRID_LINES:
-            raise AnchorError(
-                f"--grid on a {rows}x{cols} map would cover the image; leave --grid out"
-            )
-        xs, ys, centers = grid_lines(spec, (img_w, img_h))
-        grid_spec = render.Grid(xs, ys, centers)
-    drawn = render.draw_anchors(
-        image,
-        boxes * scale,
-        slots,
-        _legend(spec, (img_w, img_h)),
-        _title(spec, len(boxes)),
-        grid_spec,
-        fill,
-    )
+    try:
+        boxes = anchors_at(spec, chosen)  # (M*k, 4) normalized
+        boxes *= np.array([img_w, img_h, img_w, img_h], dtype=np.float32)
+        slots = np.tile(np.arange(spec.per_cell, dtype=np.int32), len(chosen))
+        grid_spec = render.Grid(*grid_lines(spec, (img_w, img_h))) if grid else None
+        drawn = render.draw_anchors(
+            image,
+            boxes,
+            slots,
+            _legend(spec, (img_w, img_h)),
+            _title(spec, len(boxes)),
+            grid_spec,
+            fill,
+        )
+    except MemoryError:
+        raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
+    del image
     _save(drawn, target)
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of an existing file (through symlinks), else ``None``."""
+    try:
+        status = path.stat()
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _title(spec: MultiBoxPriorSpec, count: int) -> str:
@@ -204,48 +255,57 @@ def _legend(spec: MultiBoxPriorSpec, size: tuple[int, int]) -> list[str]:
 def _save(image: Image.Image, target: Path | None) -> None:
     from anchorctl import render
 
-    if target is None:
-        sys.stdout.buffer.write(render.encode(image, "PNG"))
-        sys.stdout.buffer.flush()
-        return
-    from anchorctl.atomic import atomic_write
-
-    data = render.encode(image, SUFFIX_FORMATS.get(target.suffix.lower(), "PNG"))
+    where = "stdout" if target is None else repr(str(target))
     try:
+        if target is None:
+            data = render.encode(image, "PNG")  # whole, so a failure writes nothing
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+            return
+        from anchorctl.atomic import atomic_write
+
         with atomic_write(target) as handle:
-            handle.write(data)
-    except OSError as exc:
-        raise AnchorError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from None
+            render.write_image(image, handle, SUFFIX_FORMATS.get(target.suffix.lower(), "PNG"))
+    except BrokenPipeError:
+        raise
+    except MemoryError:
+        raise AnchorError(f"cannot write {where}: not enough memory to encode the image") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise AnchorError(f"cannot write {where}: {reason}") from None
 
 
-class _progress:
-    """A progress bar on stderr for batches, shown only when stderr is a terminal."""
+class _Progress:
+    """A progress bar on stderr for batches, shown only when stderr is a terminal.
+
+    Error lines go through :meth:`error`, so they print above the bar instead of into it.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.bar: object = None
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
 
-    def __enter__(self) -> _Advance:
-        if self.total < 2 or not sys.stderr.isatty():
-            return _Advance(None, None)
-        from rich.console import Console
-        from rich.progress import Progress
+    def __enter__(self) -> _Progress:
+        if self.total >= 2 and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import Progress
 
-        progress = Progress(console=Console(file=sys.stderr), transient=True)
-        progress.start()
-        self.bar = progress
-        return _Advance(progress, progress.add_task("drawing", total=self.total))
+            self._bar = Progress(console=Console(file=sys.stderr), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task("drawing", total=self.total)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()  # type: ignore[attr-defined]
+        if self._bar is not None:
+            self._bar.stop()
 
+    def advance(self) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task)
 
-class _Advance:
-    def __init__(self, progress: object, task: object) -> None:
-        self.progress = progress
-        self.task = task
-
-    def __call__(self) -> None:
-        if self.progress is not None:
-            self.progress.advance(self.task)  # type: ignore[attr-defined]
+    def error(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(message, err=True)

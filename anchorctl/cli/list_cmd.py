@@ -35,6 +35,7 @@ Examples:
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --image-size 640x480 --json
   anchorctl list --sizes 0.2 --feature-map 16x16 --all --format csv | head
   anchorctl list --sizes 0.1,0.141 --ratios 1,2,0.5 --feature-map 38x38 --all --format npy -o a.npy
+
 """
     + ANCHOR_HELP,
 )
