@@ -37,6 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions.base import (
+    CellShape,
+    Level,
+    Option,
+    Params,
+    Rules,
+    per_level,
+    shapes_from_cell,
+)
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
 
@@ -44,6 +53,38 @@ NAME = "mxnet"
 TITLE = "MXNet MultiBoxPrior"
 RATIO_MEANING = "ratio = width / height"
 UNITS = "normalized to the image (0..1)"
+
+RULES = Rules(
+    name=NAME,
+    title=TITLE,
+    units=UNITS,
+    size_meaning="fraction of the image height (with the feature map shaped like the image)",
+    ratio_meaning="width / height",
+    order="every size with ratios[0], then sizes[0] with each of ratios[1:]",
+    centre="cell centre: ((col + offset_x) * step_x, (row + offset_y) * step_y), offsets 0.5",
+    rounding="none (float32)",
+    clip="optional: each coordinate clamped to [0, 1]",
+    native_format="xyxy",
+    sources=(
+        "apache/mxnet: src/operator/contrib/multibox_prior.cc, multibox_prior-inl.h (1.9.1)",
+        "apache/mxnet#7083 (rows/cols width factor), apache/mxnet#13763 (ratios[0] applied)",
+    ),
+)
+
+OPTIONS = (
+    Option(
+        "sizes", "floats", "sizes, fractions of the image height", per_level=True, default=[(1.0,)]
+    ),
+    Option("ratios", "floats", "ratios, width / height", per_level=True, default=[(1.0,)]),
+    Option(
+        "steps",
+        "yx",
+        "centre spacing STEP_Y,STEP_X, normalized [default: 1/rows, 1/cols]",
+        per_level=True,
+    ),
+    Option("offsets", "yx", "centre offset OFFSET_Y,OFFSET_X within a step", default=(0.5, 0.5)),
+    Option("clip", "flag", "clamp every coordinate to [0, 1]", default=False),
+)
 
 _F32 = np.float32
 _BYTES_PER_ANCHOR = 16  # four float32 coordinates
@@ -293,6 +334,47 @@ def anchors_at(spec: MultiBoxPriorSpec, cells: npt.ArrayLike) -> npt.NDArray[np.
     if spec.clip:
         np.clip(out, _F32(0), _F32(1), out=out)
     return out
+
+
+def specs_from(params: Params) -> list[MultiBoxPriorSpec]:
+    """One :class:`MultiBoxPriorSpec` per feature map in ``params["feature_maps"]``."""
+    maps = list(params["feature_maps"])
+    defaults = {o.name: o.default for o in OPTIONS}
+    sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
+    ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
+    steps = per_level(params, "steps", len(maps), [None])
+    offsets = params.get("offsets") or defaults["offsets"]
+    clip = bool(params.get("clip", False))
+    return [
+        MultiBoxPriorSpec(tuple(s), tuple(r), fm, st, offsets, clip)
+        for fm, s, r, st in zip(maps, sizes, ratios, steps, strict=True)
+    ]
+
+
+def generate(params: Params) -> list[Level]:
+    """Every level's anchors, normalized xyxy, in MultiBoxPrior order (see the module rules)."""
+    out = []
+    for spec in specs_from(params):
+        cy, cx = spec.centers()
+        cell = cell_anchors(spec, 0, 0)
+        pairs = [{"size": s, "ratio": r} for s, r in spec.slot_pairs()]
+        out.append(
+            Level(
+                feature_map=spec.feature_map,
+                stride=spec.step_yx,
+                center0=(float(cx[0]), float(cy[0])),
+                shapes=shapes_from_cell(cell, pairs) if not spec.clip else _unclipped(spec),
+                anchors=anchors(spec),
+            )
+        )
+    return out
+
+
+def _unclipped(spec: MultiBoxPriorSpec) -> tuple[CellShape, ...]:
+    return tuple(
+        CellShape(s.slot, {"size": s.size, "ratio": s.ratio}, s.width, s.height)
+        for s in spec.shapes()
+    )
 
 
 def _check_positive(name: str, values: Sequence[float], meaning: str) -> None:

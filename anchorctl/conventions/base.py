@@ -1,0 +1,162 @@
+"""What every convention module provides, and the shapes of what it returns.
+
+A convention module (``anchorctl/conventions/<family>.py``) holds, in one place:
+
+* ``RULES``: a :class:`Rules` record stating units, what size and ratio mean, the per-cell
+  order, the centre rule, rounding, clipping, the native box format and the sources;
+* ``OPTIONS``: the :class:`Option` s it reads (``sizes``, ``ratios``, ``strides``, ...), each
+  with what it means *in this framework's words*; any other option given is an error;
+* ``generate(params) -> list[Level]``: the anchors of every level, computed in the
+  framework's own dtype and order of operations.
+
+``params`` is a :class:`Params` mapping from option name to value. Per-level options hold one
+entry per level (a single entry applies to every level); see :func:`per_level`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.errors import AnchorError
+
+BOX_FORMATS = ("xyxy", "yxyx", "cxcywh")
+
+# Kinds of option value, as the command line and config files spell them:
+#   floats  "0.5,1,2"        -> tuple[float, ...]
+#   float   "0.5"            -> float
+#   int     "3"              -> int
+#   yx      "16" or "16,8"   -> tuple[float, float] as (y, x); one number means both
+#   whs     "10x13,16x30"    -> tuple[tuple[float, float], ...] of (width, height) pairs
+#   flag    (present or not) -> bool
+OPTION_KINDS = ("floats", "float", "int", "yx", "whs", "flag")
+
+Params = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """An option a convention reads.
+
+    ``name`` is the ``params`` key and, with ``_`` as ``-``, the command-line option. A
+    ``per_level`` option holds a list with one value per feature map (one value applies to
+    all); ``default`` is used when the user gives none (``None``: required, or unused).
+    """
+
+    name: str
+    kind: str
+    help: str
+    per_level: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A convention's rules, written where its code lives and shown to users verbatim."""
+
+    name: str
+    title: str
+    units: str
+    size_meaning: str
+    ratio_meaning: str
+    order: str
+    centre: str
+    rounding: str
+    clip: str
+    native_format: str
+    sources: tuple[str, ...]
+
+    def summary(self) -> str:
+        """One line for table titles and legends."""
+        return f"{self.title} · {self.units} · ratio = {self.ratio_meaning}"
+
+
+@dataclass(frozen=True)
+class CellShape:
+    """One per-cell shape: its slot, the parameters that made it, and its extent.
+
+    ``width`` and ``height`` are in the convention's units (as the generated boxes measure).
+    """
+
+    slot: int
+    params: Mapping[str, float]
+    width: float
+    height: float
+
+    def label(self) -> str:
+        return ", ".join(f"{k} {v:g}" for k, v in self.params.items())
+
+
+@dataclass(frozen=True)
+class Level:
+    """The anchors of one feature map.
+
+    ``anchors`` is ``(rows*cols*k, 4)`` ``(xmin, ymin, xmax, ymax)`` in the convention's units,
+    in the framework's order; ``stride`` is ``(y, x)`` between neighbouring centres in the
+    same units; ``center0`` is the ``(x, y)`` centre of cell (0, 0).
+    """
+
+    feature_map: tuple[int, int]
+    stride: tuple[float, float]
+    center0: tuple[float, float]
+    shapes: tuple[CellShape, ...]
+    anchors: npt.NDArray[np.float32] = field(repr=False)
+
+    @property
+    def per_cell(self) -> int:
+        return len(self.shapes)
+
+    @property
+    def count(self) -> int:
+        rows, cols = self.feature_map
+        return rows * cols * self.per_cell
+
+
+def per_level(
+    params: Params, name: str, levels: int, default: Sequence[Any] | None = None
+) -> list[Any]:
+    """``params[name]`` as one entry per level: a single entry is repeated for every level."""
+    value = params.get(name)
+    if value is None:
+        if default is None:
+            raise AnchorError(f"--{name.replace('_', '-')} is required")
+        value = default
+    values = list(value)
+    if len(values) == 1:
+        return values * levels
+    if len(values) != levels:
+        raise AnchorError(
+            f"--{name.replace('_', '-')}: {len(values)} levels given but there are {levels} "
+            "feature maps; give one per level, or one for all"
+        )
+    return values
+
+
+def to_format(boxes: npt.NDArray[np.floating[Any]], fmt: str) -> npt.NDArray[np.floating[Any]]:
+    """``(N, 4)`` xyxy boxes as ``fmt``: ``xyxy``, ``yxyx`` or ``cxcywh`` (same dtype)."""
+    if fmt == "xyxy":
+        return boxes
+    if fmt == "yxyx":
+        return boxes[:, [1, 0, 3, 2]]
+    if fmt == "cxcywh":
+        out = np.empty_like(boxes)
+        out[:, 0] = (boxes[:, 0] + boxes[:, 2]) / 2
+        out[:, 1] = (boxes[:, 1] + boxes[:, 3]) / 2
+        out[:, 2] = boxes[:, 2] - boxes[:, 0]
+        out[:, 3] = boxes[:, 3] - boxes[:, 1]
+        return out
+    raise AnchorError(f"box format {fmt!r}: choose one of {', '.join(BOX_FORMATS)}")
+
+
+def shapes_from_cell(
+    cell: npt.NDArray[np.floating[Any]], params: Sequence[Mapping[str, float]]
+) -> tuple[CellShape, ...]:
+    """Per-cell shapes measured from one cell's ``(k, 4)`` xyxy boxes."""
+    return tuple(
+        CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
+        for slot, (box, p) in enumerate(zip(cell, params, strict=True))
+    )
