@@ -39,7 +39,8 @@ def title(spec: MultiBoxPriorSpec, image_size: ImageSize) -> str:
 
 def console(out: IO[str]) -> Console:
     """A console on ``out``: colour only on a terminal, never with NO_COLOR or TERM=dumb."""
-    return Console(file=out, highlight=False)
+    # Off a terminal nothing wraps a line for us: give wide tables room instead of eliding.
+    return Console(file=out, highlight=False, width=None if out.isatty() else 160)
 
 
 def print_shapes(out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -> None:

@@ -11,10 +11,11 @@ import sys
 
 import numpy as np
 import pytest
-from support import ROOT, SAMPLES, run
 
 import anchorctl
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+
+from support import ROOT, SAMPLES, run
 
 SEED = ("--sizes", "0.2,0.5", "--ratios", "1,4,0.25")
 

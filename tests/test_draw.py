@@ -22,11 +22,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
-from support import SAMPLES
 
 from anchorctl import render
 from anchorctl.cli import cli, draw_cmd
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+
+from support import SAMPLES
 
 GOLDEN = Path(__file__).parent / "golden"
 SEED = ("--sizes", "0.2,0.5", "--ratios", "1,4,0.25")

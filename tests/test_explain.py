@@ -7,11 +7,12 @@ import math
 
 import numpy as np
 import pytest
-from support import SAMPLES, run
 
 import anchorctl
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 from anchorctl.decode import decode_ssd
+
+from support import SAMPLES, run
 
 ARGS = (
     "explain",

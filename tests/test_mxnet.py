@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import VECTORS, load_vector
 
 import anchorctl
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec, anchors_at, iter_anchor_blocks
+
+from support import VECTORS, load_vector
 
 MXNET = sorted(
     p.relative_to(VECTORS).as_posix()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from support import ROOT, SAMPLES
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
-from support import SAMPLES
 
 from anchorctl import render
 from anchorctl.errors import AnchorError
+
+from support import SAMPLES
 
 BLACK = (0, 0, 0)
 

@@ -84,13 +84,17 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from anchorctl.cli.count_cmd import count
     from anchorctl.cli.draw_cmd import draw
     from anchorctl.cli.explain_cmd import explain
     from anchorctl.cli.list_cmd import list_anchors
+    from anchorctl.cli.presets_cmd import presets
 
     cli.add_command(list_anchors)
     cli.add_command(draw)
     cli.add_command(explain)
+    cli.add_command(count)
+    cli.add_command(presets)
 
 
 _register()

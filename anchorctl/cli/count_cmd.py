@@ -1,0 +1,137 @@
+"""``anchorctl count``: per-level anchor arithmetic, and a check for scripts (``--expect``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from anchorctl.cli.options import anchor_options, build_spec, image_size_options, resolve_image_size
+from anchorctl.cli.source import Source, resolve, source_options
+
+MXNET_OPTIONS = ("sizes", "ratios", "feature_map", "steps", "offsets", "clip")
+
+
+@click.command(
+    "count",
+    epilog="""\b
+Examples:
+  anchorctl count --preset ssd300 --expect 8732
+  anchorctl count --preset fasterrcnn-fpn --image-size 1216x800 --format json
+  anchorctl count --config my_anchors.toml
+  anchorctl count --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 16x16
+""",
+)
+@source_options
+@anchor_options
+@image_size_options
+@click.option(
+    "--expect",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Exit 1, with the per-level table and the difference, unless the total is N.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "json")),
+    default="table",
+    show_default=True,
+    help="A table for people, or JSON with `total` and `levels`.",
+)
+@click.pass_context
+def count(ctx: click.Context, /, expect: int | None, fmt: str, **kwargs: Any) -> None:
+    """Count anchors level by level: rows x cols x per-cell = count, with running totals.
+
+    The anchors come from --preset, --config, or the MultiBoxPrior options.
+    """
+    source = resolve_source(ctx, kwargs)
+    from anchorctl.counting import level_rows
+
+    rows = level_rows(source.levels)
+    total = source.total
+    if fmt == "json":
+        data = {
+            "convention": source.convention,
+            "preset": source.preset.name if source.preset else None,
+            "image_size": _image_size(source),
+            "total": total,
+            "levels": rows,
+        }
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_table(source, rows, total)
+    if expect is not None and total != expect:
+        diff = total - expect
+        more = f"{diff:,} more" if diff > 0 else f"{-diff:,} fewer"
+        raise click.ClickException(
+            f"expected {expect:,} anchors, got {total:,} ({more}); see the per-level table"
+        )
+
+
+def resolve_source(ctx: click.Context, kwargs: dict[str, Any]) -> Source:
+    """The anchors of the command's source options (shared by count and list)."""
+    given = {
+        name: kwargs[name]
+        for name in MXNET_OPTIONS
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
+    image_size = resolve_image_size(kwargs.get("image_size"), kwargs.get("image_file"))
+
+    def from_options() -> tuple[str, dict[str, Any]]:
+        spec = build_spec(
+            kwargs["sizes"], kwargs["ratios"], kwargs["feature_map"], kwargs["steps"],
+            kwargs["offsets"], kwargs["clip"],
+        )  # fmt: skip
+        params: dict[str, Any] = {
+            "feature_maps": [spec.feature_map],
+            "sizes": [spec.sizes],
+            "ratios": [spec.ratios],
+            "steps": [spec.steps],
+            "offsets": spec.offsets,
+            "clip": spec.clip,
+            "image_size": image_size,
+        }
+        return "mxnet", params
+
+    return resolve(kwargs.get("preset"), kwargs.get("config_file"), image_size, given, from_options)
+
+
+def _image_size(source: Source) -> list[int] | None:
+    size = source.params.get("image_size")
+    return list(size) if size is not None else None
+
+
+def _print_table(source: Source, rows: list[dict[str, Any]], total: int) -> None:
+    from rich.table import Table
+
+    from anchorctl.counting import arithmetic
+    from anchorctl.tables import console
+
+    title = source.rules.title
+    if source.preset is not None:
+        w, h = source.preset.input_size
+        title = f"{source.preset.name} ({source.preset.framework}) · input {w} x {h} px · {title}"
+    table = Table(header_style="bold magenta")
+    for name in ("level", "feature map", "stride", "per cell", "rows x cols x per cell",
+                 "first index", "total so far"):  # fmt: skip
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        sx, sy = row["stride"]
+        table.add_row(
+            str(row["level"]),
+            f"{row['feature_map'][0]} x {row['feature_map'][1]}",
+            f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}",
+            str(row["per_cell"]),
+            arithmetic(row),
+            f"{row['first_index']:,}",
+            f"{row['running_total']:,}",
+        )
+    con = console(sys.stdout)
+    con.print(title, style="bold cyan", soft_wrap=True)
+    con.print(table)
+    con.print(f"total: {total:,} anchors", soft_wrap=True)

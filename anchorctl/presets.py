@@ -1,0 +1,132 @@
+"""Named detector configurations, kept as data in ``anchorctl/presets/*.toml``.
+
+A preset file is a config (see :mod:`anchorctl.config`) whose ``[[levels]]`` tables leave out
+``feature_map``: the ``[preset]`` table says how each level's feature map follows from the
+network's input size, the way the model's layers compute it:
+
+* ``"/S"``: ``ceil(input / S)`` per axis, after padding the input up to a multiple of
+  ``size_divisible`` (a stride-S stack of 3x3, padding-1 convolutions and ceil-mode pools);
+* ``"half"``: ``ceil(previous / 2)`` (one more stride-2 layer);
+* ``"valid3"``: ``previous - 2`` (a 3x3 convolution without padding);
+* ``"global"``: ``1 x 1`` (global pooling).
+
+``fixed_input = true`` marks models that resize every image to ``input_size`` first (SSD):
+another input size is then refused rather than silently producing anchors the model never
+uses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anchorctl import config as _config
+from anchorctl.config import Config, config_from_mapping
+from anchorctl.errors import AnchorError
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+_DIV = re.compile(r"^/(\d+)$")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A preset's description and its config at one input size."""
+
+    name: str
+    framework: str
+    description: str
+    input_size: tuple[int, int]
+    default_input_size: tuple[int, int]
+    fixed_input: bool
+    total: int | None
+    sources: tuple[str, ...]
+    config: Config
+
+
+def names() -> list[str]:
+    """Every preset's name, sorted."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
+    """Preset ``name`` at ``input_size`` ``(width, height)`` (default: the model's own)."""
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise AnchorError(f"unknown preset {name!r}; choose one of {', '.join(names())}")
+    tomllib = _config.tomllib
+    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
+        raise AnchorError("reading presets needs Python 3.11 or later, or `pip install tomli`")
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    meta = data.pop("preset")
+    default = (int(meta["input_size"][0]), int(meta["input_size"][1]))
+    size = input_size or default
+    fixed = bool(meta.get("fixed_input", False))
+    if fixed and size != default:
+        raise AnchorError(
+            f"preset {name}: {meta['framework']} resizes every input to "
+            f"{default[0]}x{default[1]}; leave out --image-size"
+        )
+    maps = feature_maps(meta["feature_maps"], size, int(meta.get("size_divisible", 1)))
+    levels = data.get("levels") or [{} for _ in maps]
+    if len(levels) != len(maps):
+        raise AssertionError(f"preset {name}: {len(levels)} levels but {len(maps)} feature maps")
+    data["levels"] = [{"feature_map": list(fm), **lv} for fm, lv in zip(maps, levels, strict=True)]
+    data["image_size"] = list(size)
+    config = config_from_mapping(data, f"preset {name}")
+    return Preset(
+        name=name,
+        framework=str(meta["framework"]),
+        description=str(meta.get("description", "")),
+        input_size=size,
+        default_input_size=default,
+        fixed_input=fixed,
+        total=int(meta["total"]) if "total" in meta and size == default else None,
+        sources=tuple(meta.get("sources", ())),
+        config=config,
+    )
+
+
+def feature_maps(
+    rules: list[str], input_size: tuple[int, int], size_divisible: int = 1
+) -> list[tuple[int, int]]:
+    """Each level's ``(rows, cols)`` for an input of ``(width, height)``; rules as above."""
+    width, height = input_size
+    pad_h = math.ceil(height / size_divisible) * size_divisible
+    pad_w = math.ceil(width / size_divisible) * size_divisible
+    out: list[tuple[int, int]] = []
+    for rule in rules:
+        match = _DIV.match(rule)
+        if match:
+            stride = int(match.group(1))
+            out.append((math.ceil(pad_h / stride), math.ceil(pad_w / stride)))
+        elif rule == "half" and out:
+            rows, cols = out[-1]
+            out.append((math.ceil(rows / 2), math.ceil(cols / 2)))
+        elif rule == "valid3" and out:
+            rows, cols = out[-1]
+            out.append((rows - 2, cols - 2))
+        elif rule == "global":
+            out.append((1, 1))
+        else:
+            raise AssertionError(f"unknown feature-map rule {rule!r}")
+        if min(out[-1]) < 1:
+            raise AnchorError(
+                f"input {width}x{height} is too small: level {len(out) - 1} has no cells"
+            )
+    return out
+
+
+def describe(preset: Preset) -> dict[str, Any]:
+    """The row ``anchorctl presets`` prints for a preset."""
+    return {
+        "name": preset.name,
+        "framework": preset.framework,
+        "convention": preset.config.convention,
+        "input_size": list(preset.input_size),
+        "levels": len(preset.config.feature_maps),
+        "total": preset.total,
+    }
