@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+from anchorctl.conventions.base import Level
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
 
@@ -79,19 +79,33 @@ def select_cells(
 
 
 def grid_lines(
-    spec: MultiBoxPriorSpec, image_size: tuple[int, int]
+    level: Level, scale: tuple[float, float]
 ) -> tuple[list[float], list[float], npt.NDArray[np.float64]]:
-    """Cell boundaries and centres in pixels of an image of ``(width, height)``.
+    """Cell boundaries and anchor centres of ``level`` in pixels.
 
-    Cell (r, c) spans ``[c * step_x, (c + 1) * step_x] x [r * step_y, (r + 1) * step_y]``
-    (normalized); its anchors are centred at ``((c + offset_x) * step_x, ...)``. Returns
+    ``scale`` is ``(x, y)`` pixels per unit of the convention (the image size for normalized
+    conventions, the image over the network input for pixel ones). Cell (r, c) spans
+    ``[c * stride_x, (c + 1) * stride_x] x [r * stride_y, (r + 1) * stride_y]``; its anchors
+    are centred at ``center0 + (c * stride_x, r * stride_y)``, wherever the convention puts
+    them (the cell centre for SSD, its top-left corner for torchvision). Returns
     ``(xs, ys, centers)`` with ``centers`` ``(rows*cols, 2)`` ``(x, y)``, row-major.
     """
-    rows, cols = spec.feature_map
-    img_w, img_h = image_size
-    step_y, step_x = spec.step_yx
-    xs = [c * step_x * img_w for c in range(cols + 1)]
-    ys = [r * step_y * img_h for r in range(rows + 1)]
-    cy, cx = spec.centers()
-    gx, gy = np.meshgrid(cx.astype(np.float64) * img_w, cy.astype(np.float64) * img_h)
+    rows, cols = level.feature_map
+    step_y, step_x = level.stride
+    sx, sy = scale
+    xs = [c * step_x * sx for c in range(cols + 1)]
+    ys = [r * step_y * sy for r in range(rows + 1)]
+    cx = (level.center0[0] + np.arange(cols) * step_x) * sx
+    cy = (level.center0[1] + np.arange(rows) * step_y) * sy
+    gx, gy = np.meshgrid(cx, cy)
     return xs, ys, np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def cell_anchors(level: Level, cells: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+    """The anchors of ``cells`` (``(M, 2)`` row, col) in ``level``: ``(M*k, 4)``, cell by cell."""
+    k = level.per_cell
+    cols = level.feature_map[1]
+    first = (cells[:, 0] * cols + cells[:, 1]) * k  # (M,)
+    index = (first[:, None] + np.arange(k)).ravel()
+    out: npt.NDArray[np.float32] = level.array[index]
+    return out

@@ -63,4 +63,10 @@ def decode_ssd(
             f"deltas: exp({dw:g} * {v2:g}) or exp({dh:g} * {v3:g}) overflows; "
             "a real network's dw, dh are small numbers"
         ) from None
-    return Decoded(acx + dx * v0 * aw, acy + dy * v1 * ah, w, h)
+    out = Decoded(acx + dx * v0 * aw, acy + dy * v1 * ah, w, h)
+    if not all(math.isfinite(v) for v in (out.cx, out.cy, out.w, out.h)):
+        raise AnchorError(
+            f"deltas: ({dx:g}, {dy:g}, {dw:g}, {dh:g}) decode to a box that is not finite; "
+            "a real network's deltas are small numbers"
+        )
+    return out

@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from anchorctl.conventions import mxnet
+from anchorctl.conventions.base import Level, Rules
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 from anchorctl.decode import DEFAULT_VARIANCES, Decoded, decode_ssd
 from anchorctl.errors import AnchorError
+from anchorctl.output import f32
 
 Box = tuple[float, float, float, float]
 
@@ -57,10 +59,11 @@ class Explanation:
                     "slot": s.slot,
                     "size": s.size,
                     "ratio": s.ratio,
-                    "width_px": box[2] - box[0],
-                    "height_px": box[3] - box[1],
+                    # the shape's own extent, as `list` reports it, clipped or not
+                    "width_px": _f(np.float32(s.width) * np.float32(self.image_size[0])),
+                    "height_px": _f(np.float32(s.height) * np.float32(self.image_size[1])),
                 }
-                for s, box in zip(self.spec.shapes(), self.anchors_px, strict=True)
+                for s in self.spec.shapes()
             ],
             "anchors": [list(b) for b in self.anchors],
             "anchors_px": [list(b) for b in self.anchors_px],
@@ -68,7 +71,7 @@ class Explanation:
         if self.deltas is not None:
             out["deltas"] = list(self.deltas)
             out["variances"] = list(self.variances)
-            out["decoded_px"] = [list(d.xyxy) for d in self.decoded_px]
+            out["decoded_px"] = [[_f(v) for v in d.xyxy] for d in self.decoded_px]
         return out
 
     def lines(self) -> list[str]:
@@ -113,7 +116,7 @@ def explain_cell(
 
 def _f(value: Any) -> float:
     """A float32 as the shortest float that reads back to it: 0.15000000596 -> 0.15."""
-    return float(str(np.float32(value)))
+    return float(f32(value))
 
 
 def _box(row: Any) -> Box:
@@ -163,7 +166,10 @@ def _explanation_lines(ex: Explanation) -> list[str]:
             f"h = {_g(s)} / {_g(r**0.5)} = {_g(shape.height)}  ->  "
             f"{_g(shape.width * img_w)} x {_g(shape.height * img_h)} px, "
             f"box ({_g(box[0])}, {_g(box[1])}, {_g(box[2])}, {_g(box[3])})"
+            + (" after --clip" if spec.clip else "")
         )
+    if spec.clip:
+        out.append("  (--clip clamps each coordinate to the image, so border boxes shrink)")
     out += ["", *_square_note(spec, ex.image_size)]
     if ex.deltas is not None:
         out += ["", *_decode_lines(ex)]
@@ -197,7 +203,7 @@ def _square_note(spec: MultiBoxPriorSpec, image_size: tuple[int, int]) -> list[s
     return lines
 
 
-def _decode_lines(ex: Explanation) -> list[str]:
+def _decode_lines(ex: Explanation | LevelExplanation) -> list[str]:
     assert ex.deltas is not None
     dx, dy, dw, dh = ex.deltas
     v0, v1, v2, v3 = ex.variances
@@ -218,3 +224,120 @@ def _decode_lines(ex: Explanation) -> list[str]:
             f"    box ({_g(x0)}, {_g(y0)}, {_g(x1)}, {_g(y1)})",
         ]
     return out
+
+
+@dataclass(frozen=True)
+class LevelExplanation:
+    """``anchorctl explain`` for any convention: one cell of one level, in pixels.
+
+    ``scale`` is pixels per unit of the convention (the image size for normalized ones, 1 for
+    pixel ones). Coordinates as in :class:`Explanation`.
+    """
+
+    rules: Rules
+    level: Level
+    level_index: int
+    image_size: tuple[int, int] | None
+    cell: tuple[int, int]
+    scale: tuple[float, float]
+    deltas: tuple[float, float, float, float] | None = None
+    variances: tuple[float, float, float, float] = DEFAULT_VARIANCES
+
+    @property
+    def stride_px(self) -> tuple[float, float]:
+        return (_f(self.level.stride[1] * self.scale[0]), _f(self.level.stride[0] * self.scale[1]))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        row, col = self.cell
+        sy, sx = self.level.stride
+        return (self.level.center0[0] + col * sx, self.level.center0[1] + row * sy)
+
+    @property
+    def center_px(self) -> tuple[float, float]:
+        cx, cy = self.center
+        return (_f(cx * self.scale[0]), _f(cy * self.scale[1]))
+
+    @property
+    def anchors(self) -> list[Box]:
+        row, col = self.cell
+        k = self.level.per_cell
+        first = (row * self.level.feature_map[1] + col) * k
+        return [_box(b) for b in self.level.array[first : first + k]]
+
+    @property
+    def anchors_px(self) -> list[Box]:
+        sx, sy = (np.float32(v) for v in self.scale)
+        return [_box(np.array(b, np.float32) * np.array([sx, sy, sx, sy])) for b in self.anchors]
+
+    @property
+    def decoded_px(self) -> list[Decoded]:
+        if self.deltas is None:
+            return []
+        return [decode_ssd(b, self.deltas, self.variances) for b in self.anchors_px]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of ``anchorctl explain --format json`` (as for MultiBoxPrior)."""
+        rows, cols = self.level.feature_map
+        out: dict[str, Any] = {
+            "convention": self.rules.name,
+            "level": self.level_index,
+            "feature_map": [rows, cols],
+            "image_size": list(self.image_size) if self.image_size else None,
+            "cell": list(self.cell),
+            "stride_px": list(self.stride_px),
+            "center": [_f(v) for v in self.center],
+            "center_px": list(self.center_px),
+            "shapes": [
+                {
+                    "slot": s.slot,
+                    **s.params,
+                    "width_px": box[2] - box[0],
+                    "height_px": box[3] - box[1],
+                }
+                for s, box in zip(self.level.shapes, self.anchors_px, strict=True)
+            ],
+            "anchors": [list(b) for b in self.anchors],
+            "anchors_px": [list(b) for b in self.anchors_px],
+        }
+        if self.deltas is not None:
+            out["deltas"] = list(self.deltas)
+            out["variances"] = list(self.variances)
+            out["decoded_px"] = [[_f(v) for v in d.xyxy] for d in self.decoded_px]
+        return out
+
+    def lines(self) -> list[str]:
+        rules = self.rules
+        rows, cols = self.level.feature_map
+        row, col = self.cell
+        sy, sx = self.level.stride
+        image = (
+            f"image {self.image_size[0]} x {self.image_size[1]} px (w x h)"
+            if self.image_size
+            else "no image size"
+        )
+        out = [
+            f"{rules.title}: level {self.level_index}, feature map {rows} rows x {cols} cols, "
+            f"{image}, cell (row {row}, col {col}); ratio = {rules.ratio_meaning}; "
+            f"{rules.units}.",
+            "",
+            f"Centre rule: {rules.centre}.",
+            f"  stride (x, y) = ({_g(sx)}, {_g(sy)}) -> ({_g(self.stride_px[0])}, "
+            f"{_g(self.stride_px[1])}) px",
+            f"  centre of cell (0, 0) = ({_g(self.level.center0[0])}, {_g(self.level.center0[1])})",
+            f"  centre = centre(0, 0) + (col * stride_x, row * stride_y) = "
+            f"({_g(self.center[0])}, {_g(self.center[1])}) -> ({_g(self.center_px[0])}, "
+            f"{_g(self.center_px[1])}) px",
+            "",
+            f"Anchors of the cell ({self.level.per_cell}; order: {rules.order}; "
+            f"rounding: {rules.rounding}; clip: {rules.clip}):",
+        ]
+        for shape, box in zip(self.level.shapes, self.anchors_px, strict=True):
+            out.append(
+                f"  slot {shape.slot}: {shape.label()}  ->  {_g(box[2] - box[0])} x "
+                f"{_g(box[3] - box[1])} px, box ({_g(box[0])}, {_g(box[1])}, {_g(box[2])}, "
+                f"{_g(box[3])})"
+            )
+        if self.deltas is not None:
+            out += ["", *_decode_lines(self)]
+        return out

@@ -2,39 +2,70 @@
 
 The JSON contract (names kept stable for scripts):
 
-* object: ``convention``, ``feature_map`` ``[rows, cols]``, ``image_size`` ``[w, h]`` or null,
-  ``per_cell``, ``shapes`` (each ``slot, size, ratio, width, height`` normalized, plus
-  ``width_px, height_px`` when an image size is known); with ``--all`` also ``anchors``:
-  ``[xmin, ymin, xmax, ymax]`` normalized, in MultiBoxPrior order.
-* JSON Lines: one object per shape; with ``--all`` one per anchor with
-  ``row, col, slot, xmin, ymin, xmax, ymax`` (plus ``*_px`` with an image size).
+* object: ``convention``, ``units``, ``ratio`` (what a ratio means), ``box_format``,
+  ``image_size`` ``[w, h]`` or null, ``levels`` (each ``level, feature_map, stride, per_cell,
+  count, first_index, shapes``); for a single feature map also ``feature_map`` ``[rows, cols]``,
+  ``per_cell`` and ``shapes`` at the top. Each shape is ``slot``, the parameters that made it
+  (``size``, ``ratio``, ...), ``width``, ``height`` in the convention's units, plus
+  ``width_px, height_px`` for a normalized convention when an image size is known. With
+  ``--all`` also ``anchors``: ``[xmin, ymin, xmax, ymax]`` (or the chosen box format) in the
+  framework's order.
+* JSON Lines: one object per shape; with ``--all`` one per anchor with ``row, col, slot`` (and
+  ``level`` when there are several) and the four coordinates (plus ``*_px``).
 * CSV/TSV: a header row naming the columns, then one row per shape or anchor.
 * NPY: the ``(N, 4)`` float32 array of every anchor.
 
 Numbers are written as the shortest text that reads back to the same float32, so a script
-that parses them gets MultiBoxPrior's values bit for bit. Everything with ``--all`` is
-streamed in blocks of feature-map rows: memory stays flat however large the map.
+that parses them gets the framework's values bit for bit. Everything with ``--all`` is
+streamed level by level in blocks: memory stays flat however large the map.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions import mxnet
-from anchorctl.conventions.mxnet import MultiBoxPriorSpec, iter_anchor_blocks
+from anchorctl.conventions.base import Level, Rules, to_format
 
 TEXT_FORMATS = ("csv", "tsv", "json", "jsonl")
 ImageSize = tuple[int, int] | None
 
-SHAPE_COLUMNS = ("slot", "size", "ratio", "width", "height")
-ANCHOR_COLUMNS = ("row", "col", "slot", "xmin", "ymin", "xmax", "ymax")
-PX_SHAPE_COLUMNS = ("width_px", "height_px")
-PX_ANCHOR_COLUMNS = ("xmin_px", "ymin_px", "xmax_px", "ymax_px")
+COORDINATES = {
+    "xyxy": ("xmin", "ymin", "xmax", "ymax"),
+    "yxyx": ("ymin", "xmin", "ymax", "xmax"),
+    "cxcywh": ("cx", "cy", "w", "h"),
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """What ``list`` shows: some levels of a source, in one box format.
+
+    ``indices[i]`` is level ``levels[i]``'s index in the source and ``first[i]`` the index of
+    its first anchor among all the source's anchors.
+    """
+
+    rules: Rules
+    levels: Sequence[Level]
+    indices: Sequence[int]
+    first: Sequence[int]
+    image_size: ImageSize
+    box_format: str = "xyxy"
+    several: bool = False  # the source has more than one level: rows say which
+
+    @property
+    def pixels(self) -> bool:
+        """Whether to add ``*_px`` columns (a normalized convention with a known image)."""
+        return self.rules.normalized and self.image_size is not None
+
+    @property
+    def total(self) -> int:
+        return sum(level.count for level in self.levels)
 
 
 def f32(value: float) -> str:
@@ -47,113 +78,154 @@ def num(value: float) -> str:
     return f"{value:g}" if float(value).is_integer() else repr(float(value))
 
 
-def shape_rows(spec: MultiBoxPriorSpec, image_size: ImageSize) -> list[dict[str, Any]]:
-    """One record per slot: ``slot, size, ratio, width, height`` (+ ``width_px, height_px``).
-
-    Values are JSON-ready: sizes and ratios as given, extents as shortest float32 numbers.
-    """
+def shape_rows(view: View, level: Level) -> list[dict[str, Any]]:
+    """One record per slot: ``slot``, its parameters, ``width, height`` (+ ``*_px``)."""
     out = []
-    for shape in spec.shapes():
-        record: dict[str, Any] = {
-            "slot": shape.slot,
-            "size": shape.size,
-            "ratio": shape.ratio,
-            "width": float(f32(shape.width)),
-            "height": float(f32(shape.height)),
-        }
-        if image_size is not None:
-            img_w, img_h = image_size
+    for shape in level.shapes:
+        record: dict[str, Any] = {"slot": shape.slot, **shape.params}
+        record["width"] = float(f32(shape.width))
+        record["height"] = float(f32(shape.height))
+        if view.pixels:
+            assert view.image_size is not None
+            img_w, img_h = view.image_size
             record["width_px"] = float(f32(float(np.float32(shape.width) * np.float32(img_w))))
             record["height_px"] = float(f32(float(np.float32(shape.height) * np.float32(img_h))))
         out.append(record)
     return out
 
 
-def header(spec: MultiBoxPriorSpec, image_size: ImageSize) -> dict[str, Any]:
-    """The JSON object's fields other than ``anchors``."""
-    rows, cols = spec.feature_map
+def level_record(view: View, position: int) -> dict[str, Any]:
+    level = view.levels[position]
     return {
-        "convention": mxnet.NAME,
-        "feature_map": [rows, cols],
-        "image_size": list(image_size) if image_size is not None else None,
-        "per_cell": spec.per_cell,
-        "shapes": shape_rows(spec, image_size),
+        "level": view.indices[position],
+        "feature_map": list(level.feature_map),
+        "stride": [level.stride[1], level.stride[0]],
+        "per_cell": level.per_cell,
+        "count": level.count,
+        "first_index": view.first[position],
+        "shapes": shape_rows(view, level),
     }
 
 
-def shape_columns(image_size: ImageSize) -> tuple[str, ...]:
-    return SHAPE_COLUMNS + (PX_SHAPE_COLUMNS if image_size is not None else ())
+def header(view: View) -> dict[str, Any]:
+    """The JSON object's fields other than ``anchors``."""
+    levels = [level_record(view, i) for i in range(len(view.levels))]
+    out: dict[str, Any] = {
+        "convention": view.rules.name,
+        "units": view.rules.units,
+        "ratio": view.rules.ratio_meaning,
+        "box_format": view.box_format,
+        "image_size": list(view.image_size) if view.image_size is not None else None,
+    }
+    if len(levels) == 1:
+        out["feature_map"] = levels[0]["feature_map"]
+        out["per_cell"] = levels[0]["per_cell"]
+        out["shapes"] = levels[0]["shapes"]
+    out["levels"] = levels
+    return out
 
 
-def anchor_columns(image_size: ImageSize) -> tuple[str, ...]:
-    return ANCHOR_COLUMNS + (PX_ANCHOR_COLUMNS if image_size is not None else ())
+def shape_columns(view: View, level: Level) -> tuple[str, ...]:
+    names = tuple(level.shapes[0].params) if level.shapes else ()
+    pixels = ("width_px", "height_px") if view.pixels else ()
+    return ("slot", *names, "width", "height", *pixels)
 
 
-def write_shapes(fmt: str, out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -> None:
-    """The per-cell shapes in ``fmt`` (csv, tsv, json, jsonl)."""
-    records = shape_rows(spec, image_size)
+def anchor_columns(view: View) -> tuple[str, ...]:
+    coords = COORDINATES[view.box_format]
+    pixels = tuple(f"{c}_px" for c in coords) if view.pixels else ()
+    lead = ("level", "row", "col", "slot") if view.several else ("row", "col", "slot")
+    return (*lead, *coords, *pixels)
+
+
+def write_shapes(fmt: str, out: IO[str], view: View) -> None:
+    """The per-cell shapes in ``fmt`` (csv, tsv, json, jsonl), level by level."""
     if fmt == "json":
-        out.write(json.dumps(header(spec, image_size), indent=2) + "\n")
-    elif fmt == "jsonl":
-        out.writelines(json.dumps(r) + "\n" for r in records)
-    else:
-        sep = "," if fmt == "csv" else "\t"
-        columns = shape_columns(image_size)
-        out.write(sep.join(columns) + "\n")
-        for r in records:
-            out.write(sep.join(_cell_text(r[c]) for c in columns) + "\n")
+        out.write(json.dumps(header(view), indent=2) + "\n")
+        return
+    sep = "," if fmt == "csv" else "\t"
+    wrote_header = False
+    for position, level in enumerate(view.levels):
+        lead = {"level": view.indices[position]} if view.several else {}
+        for record in shape_rows(view, level):
+            record = {**lead, **record}
+            if fmt == "jsonl":
+                out.write(json.dumps(record) + "\n")
+                continue
+            if not wrote_header:
+                out.write(sep.join(record) + "\n")
+                wrote_header = True
+            out.write(sep.join(cell_text(v) for v in record.values()) + "\n")
 
 
-def _cell_text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A table cell: user-given floats as Python writes them, anything else as text."""
     return num(value) if isinstance(value, float) else str(value)
 
 
 def anchor_text_blocks(
-    spec: MultiBoxPriorSpec, image_size: ImageSize
-) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.str_]]]:
-    """Blocks of ``(index (n,), text (n, 4 or 8))``: every anchor as shortest float32 text.
+    view: View, block_bytes: int = 1 << 18
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.str_]]]:
+    """Blocks of ``(level position, index within the level (n,), text (n, 4 or 8))``.
 
-    ``text`` holds ``xmin, ymin, xmax, ymax`` normalized, then the same in pixels when an
-    image size is known.
+    ``text`` holds the four coordinates in the view's box format as shortest float32 text,
+    then the same in pixels for a normalized convention with a known image size.
     """
-    start = 0
     scale = None
-    if image_size is not None:
-        scale = np.array([image_size[0], image_size[1]] * 2, dtype=np.float32)
-    for block in iter_anchor_blocks(spec, block_bytes=1 << 18):
-        index = np.arange(start, start + len(block), dtype=np.int64)
-        start += len(block)
-        values = block if scale is None else np.concatenate([block, block * scale], axis=1)
-        yield index, values.astype(str)
+    if view.pixels:
+        assert view.image_size is not None
+        w, h = view.image_size
+        order = {"xyxy": (w, h, w, h), "yxyx": (h, w, h, w), "cxcywh": (w, h, w, h)}
+        scale = np.array(order[view.box_format], dtype=np.float32)
+    for position, level in enumerate(view.levels):
+        start = 0
+        for block in level.iter_blocks(block_bytes):
+            index = np.arange(start, start + len(block), dtype=np.int64)
+            start += len(block)
+            values = to_format(block, view.box_format)
+            if scale is not None:
+                values = np.concatenate([values, values * scale], axis=1)
+            yield position, index, values.astype(str)
 
 
-def write_anchors(fmt: str, out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -> None:
-    """Every anchor in ``fmt`` (csv, tsv, json, jsonl), streamed."""
-    _, cols = spec.feature_map
-    k = spec.per_cell
+def cell_of(level: Level, index: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
+    """``(row, col, slot)`` of anchors at ``index`` within ``level`` (cell-major order)."""
+    k = level.per_cell
+    cols = level.feature_map[1]
+    cell = index // k
+    return cell // cols, cell % cols, index % k
+
+
+def write_anchors(fmt: str, out: IO[str], view: View) -> None:
+    """Every anchor of the view in ``fmt`` (csv, tsv, json, jsonl), streamed."""
     if fmt == "json":
-        head = json.dumps(header(spec, image_size), indent=2)
+        head = json.dumps(header(view), indent=2)
         out.write(head[: head.rstrip().rindex("}")].rstrip() + ',\n  "anchors": [')
         first = True
-        for _, text in anchor_text_blocks(spec, image_size):
+        for _, _, text in anchor_text_blocks(view):
+            if not len(text):
+                continue
             body = ",".join("\n    [" + ", ".join(t[:4]) + "]" for t in text)
             out.write(body if first else "," + body)
             first = False
         out.write("\n  ]\n}\n")
         return
-    columns = anchor_columns(image_size)
-    if fmt in ("csv", "tsv"):
-        sep = "," if fmt == "csv" else "\t"
+    columns = anchor_columns(view)
+    sep = "," if fmt == "csv" else "\t"
+    if fmt != "jsonl":
         out.write(sep.join(columns) + "\n")
-    for index, text in anchor_text_blocks(spec, image_size):
-        slot = index % k
-        cell = index // k
-        row, col = cell // cols, cell % cols
-        lead = np.stack([row, col, slot], axis=1).astype(str)
+    for position, index, text in anchor_text_blocks(view):
+        level = view.levels[position]
+        row, col, slot = cell_of(level, index)
+        parts = [row, col, slot]
+        if view.several:
+            parts.insert(0, np.full(len(index), view.indices[position]))
+        lead = np.stack(parts, axis=1).astype(str)
         if fmt == "jsonl":
-            names = columns
             lines = (
-                "{" + ", ".join(f'"{n}": {v}' for n, v in zip(names, (*a, *b), strict=True)) + "}\n"
+                "{"
+                + ", ".join(f'"{n}": {v}' for n, v in zip(columns, (*a, *b), strict=True))
+                + "}\n"
                 for a, b in zip(lead, text, strict=True)
             )
         else:
@@ -161,10 +233,12 @@ def write_anchors(fmt: str, out: IO[str], spec: MultiBoxPriorSpec, image_size: I
         out.writelines(lines)
 
 
-def write_npy(out: IO[bytes], spec: MultiBoxPriorSpec) -> None:
+def write_npy(out: IO[bytes], view: View) -> None:
     """Every anchor as an ``.npy`` file: ``(N, 4)`` little-endian float32, streamed in blocks."""
     np.lib.format.write_array_header_1_0(
-        out, {"descr": "<f4", "fortran_order": False, "shape": (spec.num_anchors, 4)}
+        out, {"descr": "<f4", "fortran_order": False, "shape": (view.total, 4)}
     )
-    for block in iter_anchor_blocks(spec):
-        out.write(block.astype("<f4", copy=False).data)  # the buffer itself, no copy
+    for level in view.levels:
+        for block in level.iter_blocks():
+            data = to_format(block, view.box_format).astype("<f4", copy=False)
+            out.write(np.ascontiguousarray(data).data)  # the buffer itself, no copy

@@ -29,6 +29,10 @@ from anchorctl.errors import AnchorError
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 _DIV = re.compile(r"^/(\d+)$")
+_META_KEYS = {
+    "name", "framework", "description", "input_size", "fixed_input", "size_divisible",
+    "feature_maps", "total", "sources",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
     with open(path, "rb") as handle:
         data = tomllib.load(handle)
     meta = data.pop("preset")
+    unknown = set(meta) - _META_KEYS
+    if unknown:  # a key meant for the config written below the [preset] table by mistake
+        raise AssertionError(f"preset {name}: unknown [preset] keys {sorted(unknown)}")
     default = (int(meta["input_size"][0]), int(meta["input_size"][1]))
     size = input_size or default
     fixed = bool(meta.get("fixed_input", False))

@@ -5,36 +5,40 @@ Only the ``table`` format imports this module (and so rich); CSV, JSON and NPY n
 
 from __future__ import annotations
 
-import sys
 from typing import IO
 
 from rich.console import Console
 from rich.table import Table
 
-from anchorctl.conventions import mxnet
-from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+from anchorctl.conventions.base import Level
 from anchorctl.output import (
-    ImageSize,
+    View,
     anchor_columns,
     anchor_text_blocks,
-    num,
-    shape_columns,
+    cell_of,
+    cell_text,
     shape_rows,
 )
+from anchorctl.output import shape_columns as _shape_columns
 
 
-def title(spec: MultiBoxPriorSpec, image_size: ImageSize) -> str:
+def title(view: View, level: Level | None) -> str:
     """One line stating the convention, the feature map, the image and the units."""
-    rows, cols = spec.feature_map
-    image = (
-        f"image {image_size[0]} x {image_size[1]} px (w x h)"
-        if image_size is not None
-        else "no image size (pass --image-size WxH or --image FILE for pixels)"
-    )
-    return (
-        f"{mxnet.TITLE} · feature map {rows} rows x {cols} cols · {image} · "
-        f"{mxnet.RATIO_MEANING} · size, width, height {mxnet.UNITS}"
-    )
+    rules = view.rules
+    parts = [rules.title]
+    if level is not None:
+        rows, cols = level.feature_map
+        parts.append(f"feature map {rows} rows x {cols} cols")
+    if view.image_size is not None:
+        parts.append(f"image {view.image_size[0]} x {view.image_size[1]} px (w x h)")
+    elif rules.normalized:
+        parts.append("no image size (pass --image-size WxH or --image FILE for pixels)")
+    parts.append(f"ratio = {rules.ratio_meaning}")
+    what = "size, width, height" if rules.normalized else "sizes, widths, heights, coordinates"
+    parts.append(f"{what} {rules.units}")
+    if view.box_format != "xyxy":
+        parts.append(f"boxes as {view.box_format}")
+    return " · ".join(parts)
 
 
 def console(out: IO[str]) -> Console:
@@ -43,51 +47,60 @@ def console(out: IO[str]) -> Console:
     return Console(file=out, highlight=False, width=None if out.isatty() else 160)
 
 
-def print_shapes(out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize) -> None:
-    """The per-cell table: one row per slot."""
-    columns = shape_columns(image_size)
-    table = Table(header_style="bold magenta")
-    for name in columns:
-        table.add_column(name, justify="right")
-    for record in shape_rows(spec, image_size):
-        table.add_row(*(_text(record[c]) for c in columns))
-    cells = spec.feature_map[0] * spec.feature_map[1]
-    footer = f"{spec.per_cell} per cell x {cells:,} cells = {spec.num_anchors:,} anchors"
+def print_shapes(out: IO[str], view: View) -> None:
+    """The per-cell table of each level, with a line of arithmetic under each."""
     con = console(out)
-    con.print(title(spec, image_size), style="bold cyan", soft_wrap=True)
-    con.print(table)
-    con.print(footer, soft_wrap=True)
+    single = len(view.levels) == 1
+    if not single:
+        con.print(title(view, None), style="bold cyan", soft_wrap=True)
+    for position, level in enumerate(view.levels):
+        columns = _shape_columns(view, level)
+        table = Table(header_style="bold magenta")
+        for name in columns:
+            table.add_column(name, justify="right")
+        for record in shape_rows(view, level):
+            table.add_row(*(cell_text(record[c]) for c in columns))
+        rows, cols = level.feature_map
+        if single:
+            con.print(title(view, level), style="bold cyan", soft_wrap=True)
+        else:
+            sx, sy = level.stride[1], level.stride[0]
+            stride = f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}"
+            con.print(
+                f"level {view.indices[position]}: feature map {rows} rows x {cols} cols, "
+                f"stride {stride}, first index {view.first[position]:,}",
+                style="bold",
+                soft_wrap=True,
+            )
+        con.print(table)
+        cells = rows * cols
+        con.print(
+            f"{level.per_cell} per cell x {cells:,} cells = {level.count:,} anchors",
+            soft_wrap=True,
+        )
+    if not single:
+        con.print(f"total: {view.total:,} anchors", soft_wrap=True)
 
 
-def print_anchors(
-    out: IO[str], spec: MultiBoxPriorSpec, image_size: ImageSize, max_rows: int
-) -> int:
+def print_anchors(out: IO[str], view: View, max_rows: int) -> int:
     """Every anchor, one row each, capped at ``max_rows`` (0 = no cap); returns rows left out."""
-    columns = anchor_columns(image_size)
-    k = spec.per_cell
-    cols = spec.feature_map[1]
+    columns = anchor_columns(view)
     table = Table(header_style="bold magenta")
     for name in columns:
         table.add_column(name, justify="right")
     shown = 0
-    for index, text in anchor_text_blocks(spec, image_size):
-        for i, row_text in zip(index.tolist(), text, strict=True):
-            if max_rows and shown >= max_rows:
-                break
-            cell = i // k
-            table.add_row(str(cell // cols), str(cell % cols), str(i % k), *row_text)
-            shown += 1
+    for position, index, text in anchor_text_blocks(view):
+        level = view.levels[position]
+        take = len(index) if not max_rows else min(len(index), max_rows - shown)
+        row, col, slot = (a[:take].tolist() for a in cell_of(level, index[:take]))
+        lead = [str(view.indices[position])] if view.several else []
+        for r, c, s, values in zip(row, col, slot, text[:take], strict=True):
+            table.add_row(*lead, str(r), str(c), str(s), *values)
+        shown += take
         if max_rows and shown >= max_rows:
             break
     con = console(out)
-    con.print(title(spec, image_size), style="bold cyan", soft_wrap=True)
+    con.print(title(view, view.levels[0] if len(view.levels) == 1 else None), style="bold cyan",
+              soft_wrap=True)  # fmt: skip
     con.print(table)
-    return spec.num_anchors - shown
-
-
-def _text(value: object) -> str:
-    return num(value) if isinstance(value, float) else str(value)
-
-
-def stderr_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return view.total - shown

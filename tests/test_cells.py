@@ -8,8 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anchorctl.cells import check_cells, count_cells, grid_lines, select_cells
+from anchorctl.conventions import mxnet
+from anchorctl.conventions.base import Level
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec, anchors_at
 from anchorctl.errors import AnchorError
+
+
+def level_of(spec: MultiBoxPriorSpec) -> Level:
+    params = {"feature_maps": [spec.feature_map], "sizes": [spec.sizes],
+              "ratios": [spec.ratios], "steps": [spec.steps], "offsets": spec.offsets}  # fmt: skip
+    return mxnet.generate(params)[0]
 
 
 @pytest.mark.parametrize(
@@ -103,7 +111,7 @@ def test_grid_centres_are_the_anchor_centres(
     steps: tuple[float, float] | None,
 ) -> None:
     spec = MultiBoxPriorSpec((0.3,), (1.0, 2.0), feature_map, steps, offsets)
-    xs, ys, centers = grid_lines(spec, size)
+    xs, ys, centers = grid_lines(level_of(spec), size)
     rows, cols = feature_map
     assert centers.shape == (rows * cols, 2)
     boxes = anchors_at(spec, select_cells(feature_map, all_cells=True)).astype(np.float64)
@@ -131,6 +139,6 @@ def test_grid_centres_are_the_anchor_centres(
 
 def test_default_grid_spans_the_whole_image() -> None:
     spec = MultiBoxPriorSpec((0.2,), (1.0,), (4, 6))
-    xs, ys, _ = grid_lines(spec, (451, 300))
+    xs, ys, _ = grid_lines(level_of(spec), (451, 300))
     assert xs[0] == 0 and ys[0] == 0
     assert xs[-1] == pytest.approx(451, abs=1e-3) and ys[-1] == pytest.approx(300, abs=1e-3)

@@ -15,7 +15,7 @@ import pytest
 import anchorctl
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
-from support import ROOT, SAMPLES, run
+from support import ROOT, SAMPLES, load_vector, run
 
 SEED = ("--sizes", "0.2,0.5", "--ratios", "1,4,0.25")
 
@@ -152,7 +152,17 @@ def test_long_table_is_capped_with_a_way_out() -> None:
     result = run("list", "--sizes", "0.2", "--feature-map", "50x50", "--all", "--max-rows", "7")
     body = [line for line in result.stdout.splitlines() if line.startswith("│")]
     assert len(body) == 7
-    assert "2,493 more anchors not shown" in result.stderr and "--format csv" in result.stderr
+    assert result.stdout.splitlines()[-1].startswith("... 2,493 more anchors not shown")
+    assert "--format csv" in result.stdout and result.stderr == ""
+
+
+def test_a_table_off_a_terminal_is_capped_and_says_so(tmp_path) -> None:
+    target = tmp_path / "t.txt"
+    result = run("list", "--sizes", "0.2", "--feature-map", "40x40", "--all", "-o", str(target))
+    assert result.exit_code == 0
+    lines = target.read_text().splitlines()
+    assert sum(line.startswith("│") for line in lines) == 1000
+    assert lines[-1].startswith("... 600 more anchors not shown")
 
 
 def test_image_option_reads_the_size_from_the_header() -> None:
@@ -170,7 +180,12 @@ def test_image_option_reads_the_size_from_the_header() -> None:
         (("--feature-map", "16*16"), ("--feature-map", "ROWSxCOLS")),
         (("--feature-map", "0x4"), ("--feature-map", "at least 1")),
         (("--steps", "0,0.2"), ("--steps",)),
-        (("--steps", "0.1"), ("--steps", "need 2")),
+        (("--steps", "0.1,0.2,0.3"), ("--steps", "need 1 or 2")),
+        (("--offsets", "0.5,0.5", "--offsets", "0.2,0.2"), ("--offsets", "give it once")),
+        (("--flip",), ("--flip", "not read by the mxnet convention")),
+        (("--convention", "caffe"), ("--convention", "unknown convention 'caffe'")),
+        (("--preset", "ssd300", "--sizes", "0.2"), ("--sizes cannot be combined with --preset",)),
+        (("--level", "3"), ("--level", "levels 0..0")),
         (("--offsets", "1.5,0.5"), ("--offsets", "[0, 1]")),
         (("--image-size", "640"), ("--image-size", "WxH")),
         (("--sizes", "nan"), ("--sizes", "finite")),
@@ -291,3 +306,28 @@ def test_version_and_module_entry() -> None:
         [sys.executable, "-m", "anchorctl", "--help"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and "list" in proc.stdout and "draw" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("vector", "args"),
+    [
+        ("steps_offsets_3x4", ("--steps", "0.1,0.2", "--offsets", "0.25,0.75")),
+        ("steps_only_3x4", ("--steps", "0.1,0.2")),
+        ("clip_5x7", ("--clip",)),
+        ("noclip_2x3_border", ()),
+    ],
+)
+def test_steps_offsets_and_clip_reach_the_anchors(vector: str, args: tuple[str, ...]) -> None:
+    """The CLI's own options against MXNet's recorded output, bit for bit."""
+    recorded = load_vector(f"mxnet_multibox_prior/{vector}.json")
+    params = recorded["params"]
+    rows, cols = recorded["feature_shape"]
+    result = run(
+        "list", "--sizes", ",".join(map(str, params["sizes"])),
+        "--ratios", ",".join(repr(r) for r in params["ratios"]),
+        "--feature-map", f"{rows}x{cols}", *args, "--all", "--format", "csv",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    table = list(csv.reader(io.StringIO(result.stdout)))[1:]
+    got = np.array([row[3:] for row in table], dtype=np.float32)
+    assert got.tobytes() == np.array(recorded["anchors"], dtype=np.float32).tobytes()

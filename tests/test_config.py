@@ -50,7 +50,7 @@ def test_dump_reads_back_to_the_same_anchors(tmp_path: Path) -> None:
     first = conventions.load("mxnet").generate(config.params)
     second = conventions.load("mxnet").generate(again.params)
     for a, b in zip(first, second, strict=True):
-        assert a.anchors.tobytes() == b.anchors.tobytes()
+        assert a.array.tobytes() == b.array.tobytes()
 
 
 @pytest.mark.parametrize(
@@ -94,6 +94,6 @@ def test_config_is_a_frozen_record() -> None:
     config = Config("mxnet", {"feature_maps": [(1, 1)]})
     assert config.feature_maps == [(1, 1)]
     assert np.array_equal(
-        conventions.load("mxnet").generate(config.params)[0].anchors,
+        conventions.load("mxnet").generate(config.params)[0].array,
         np.array([[0.0, 0.0, 1.0, 1.0]], np.float32),
     )

@@ -25,9 +25,23 @@ from PIL import Image
 
 from anchorctl import render
 from anchorctl.cli import cli, draw_cmd
+from anchorctl.cli.source import Source
+from anchorctl.conventions import mxnet
+from anchorctl.conventions.base import Level
 from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
 from support import SAMPLES
+
+
+def level_of(spec: MultiBoxPriorSpec) -> Level:
+    params = {"feature_maps": [spec.feature_map], "sizes": [spec.sizes],
+              "ratios": [spec.ratios], "steps": [spec.steps], "offsets": spec.offsets}  # fmt: skip
+    return mxnet.generate(params)[0]
+
+
+def mx_source(spec: MultiBoxPriorSpec) -> Source:
+    return Source("mxnet", {}, None, [level_of(spec)], mxnet.RULES)
+
 
 GOLDEN = Path(__file__).parent / "golden"
 SEED = ("--sizes", "0.2,0.5", "--ratios", "1,4,0.25")
@@ -184,8 +198,9 @@ def test_outline_pixels_are_exactly_where_the_formula_puts_them(
     pixels = np.asarray(read_back(out))
     assert pixels.shape == (image[1], image[0], 3)
     spec = MultiBoxPriorSpec((float(size),), (float(ratio),), feature_map)
-    title = draw_cmd._title(spec, 1)
-    panel_w, panel_h = render.legend_layout(image, draw_cmd._legend(spec, image), title).panel
+    title = draw_cmd._title(mx_source(spec), [0], 1)
+    legend = draw_cmd._legend(level_of(spec), (float(image[0]), float(image[1])))
+    panel_w, panel_h = render.legend_layout(image, legend, title).panel
     assert render.line_width(image) == width
     expected = np.zeros(pixels.shape[:2], dtype=bool)
     mask = outline(rect, width)
@@ -216,7 +231,7 @@ def test_each_slot_draws_in_its_own_palette_colour(tmp_path: Path) -> None:
 
 def test_legend_lines_give_slot_size_ratio_and_pixel_extent() -> None:
     spec = MultiBoxPriorSpec((0.2, 0.5), (1.0, 4.0, 0.25), (1, 1))
-    lines = draw_cmd._legend(spec, (512, 512))
+    lines = draw_cmd._legend(level_of(spec), (512.0, 512.0))
     # width = s * rows/cols * sqrt(r) * 512, height = s / sqrt(r) * 512
     assert lines == [
         "slot 0: size 0.2, ratio 1, 102.4 x 102.4 px",
@@ -224,7 +239,7 @@ def test_legend_lines_give_slot_size_ratio_and_pixel_extent() -> None:
         "slot 2: size 0.2, ratio 4, 204.8 x 51.2 px",
         "slot 3: size 0.2, ratio 0.25, 51.2 x 204.8 px",
     ]
-    wide = draw_cmd._legend(MultiBoxPriorSpec((0.5,), (1.0,), (2, 4)), (451, 300))
+    wide = draw_cmd._legend(level_of(MultiBoxPriorSpec((0.5,), (1.0,), (2, 4))), (451.0, 300.0))
     assert wide == [f"slot 0: size 0.5, ratio 1, {0.5 * 2 / 4 * 451:.1f} x {0.5 * 300:.1f} px"]
 
 

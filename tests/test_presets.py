@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from anchorctl import conventions, presets
 from anchorctl.config import dump_config, load_config
 from anchorctl.errors import AnchorError
 
-from support import run
+from support import load_vector, run
 
 # Totals the frameworks themselves produce (conventions.md section 13; torchvision's FPN and
 # RetinaNet totals from tests/vectors/torchvision_anchor_generator).
@@ -53,7 +55,7 @@ def test_show_toml_reads_back_to_the_same_anchors(name: str, tmp_path: Path) -> 
     for a, b in zip(
         module.generate(preset.config.params), module.generate(config.params), strict=True
     ):
-        assert a.anchors.tobytes() == b.anchors.tobytes()
+        assert a.array.tobytes() == b.array.tobytes()
 
 
 def test_feature_map_rules() -> None:
@@ -95,3 +97,20 @@ def test_cli_presets_list_and_show() -> None:
     assert 'convention = "mxnet"' in shown.stdout and shown.stdout.count("[[levels]]") == 6
     bad = run("presets", "show", "nope")
     assert bad.exit_code == 2 and "unknown preset 'nope'" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "vector"),
+    [
+        ("fasterrcnn-fpn", "torchvision_anchor_generator/fasterrcnn_fpn_800x1216.json"),
+        ("ssd300", "torchvision_default_box_generator/ssd300_vgg16.json"),
+    ],
+)
+def test_presets_are_the_frameworks_own_anchors(name: str, vector: str) -> None:
+    """The whole preset, bit for bit, against what torchvision 0.29 generated."""
+    recorded = load_vector(vector)["summary"]
+    preset = presets.load_preset(name)
+    levels = conventions.load(preset.config.convention).generate(preset.config.params)
+    anchors = np.concatenate([level.array for level in levels]).astype("<f4")
+    assert len(anchors) == recorded["count"]
+    assert hashlib.sha256(anchors.tobytes()).hexdigest() == recorded["sha256_float32"]

@@ -11,6 +11,7 @@ Heavy imports (numpy, Pillow, rich) live inside the commands that need them, so
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -57,9 +58,20 @@ class AnchorctlGroup(click.Group):
         except AnchorError as exc:
             click.echo(f"anchorctl: error: {exc}", err=True)
             sys.exit(EXIT_RUNTIME)
-        except KeyboardInterrupt:
-            click.echo("anchorctl: interrupted", err=True)
-            sys.exit(130)
+        except OSError as exc:  # writing stdout failed: a full disk, a closed device
+            _quiet_stdout()
+            where = f" {exc.filename!r}" if exc.filename else " output"
+            click.echo(f"anchorctl: error: cannot write{where}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_RUNTIME)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(

@@ -7,16 +7,14 @@ import sys
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
-from anchorctl.cli.options import anchor_options, build_spec, image_size_options, resolve_image_size
-from anchorctl.cli.source import Source, resolve, source_options
-
-MXNET_OPTIONS = ("sizes", "ratios", "feature_map", "steps", "offsets", "clip")
+from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
+from anchorctl.cli.source import Source, from_cli, source_options
 
 
 @click.command(
     "count",
+    cls=ConventionCommand,
     epilog="""\b
 Examples:
   anchorctl count --preset ssd300 --expect 8732
@@ -44,12 +42,12 @@ Examples:
     help="A table for people, or JSON with `total` and `levels`.",
 )
 @click.pass_context
-def count(ctx: click.Context, /, expect: int | None, fmt: str, **kwargs: Any) -> None:
+def count(ctx: click.Context, /, expect: int | None, fmt: str, **values: Any) -> None:
     """Count anchors level by level: rows x cols x per-cell = count, with running totals.
 
-    The anchors come from --preset, --config, or the MultiBoxPrior options.
+    The anchors come from --preset, --config, or --convention and its options.
     """
-    source = resolve_source(ctx, kwargs)
+    source = from_cli(ctx, values)
     from anchorctl.counting import level_rows
 
     rows = level_rows(source.levels)
@@ -71,34 +69,6 @@ def count(ctx: click.Context, /, expect: int | None, fmt: str, **kwargs: Any) ->
         raise click.ClickException(
             f"expected {expect:,} anchors, got {total:,} ({more}); see the per-level table"
         )
-
-
-def resolve_source(ctx: click.Context, kwargs: dict[str, Any]) -> Source:
-    """The anchors of the command's source options (shared by count and list)."""
-    given = {
-        name: kwargs[name]
-        for name in MXNET_OPTIONS
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-    }
-    image_size = resolve_image_size(kwargs.get("image_size"), kwargs.get("image_file"))
-
-    def from_options() -> tuple[str, dict[str, Any]]:
-        spec = build_spec(
-            kwargs["sizes"], kwargs["ratios"], kwargs["feature_map"], kwargs["steps"],
-            kwargs["offsets"], kwargs["clip"],
-        )  # fmt: skip
-        params: dict[str, Any] = {
-            "feature_maps": [spec.feature_map],
-            "sizes": [spec.sizes],
-            "ratios": [spec.ratios],
-            "steps": [spec.steps],
-            "offsets": spec.offsets,
-            "clip": spec.clip,
-            "image_size": image_size,
-        }
-        return "mxnet", params
-
-    return resolve(kwargs.get("preset"), kwargs.get("config_file"), image_size, given, from_options)
 
 
 def _image_size(source: Source) -> list[int] | None:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from anchorctl import params
-from anchorctl.cli.options import ANCHOR_HELP, anchor_options, build_spec
+from anchorctl.cli.list_cmd import level_option
+from anchorctl.cli.options import ANCHOR_HELP, ConventionCommand, anchor_options
+from anchorctl.cli.source import Source, from_cli, source_options
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from rich.progress import Progress, TaskID
 
-    from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+    from anchorctl.conventions.base import Level
 
 SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than draw it
@@ -29,6 +31,7 @@ _BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
 
 @click.command(
     "draw",
+    cls=ConventionCommand,
     epilog="""\b
 Examples:
   anchorctl draw cat.jpg --sizes 0.2,0.5 --ratios 1,4,0.25
@@ -36,6 +39,7 @@ Examples:
   anchorctl draw cat.jpg --sizes 0.3 --feature-map 8x8 --cell 2,3 --cell 5,5 -o cells.jpg
   anchorctl draw photos/*.jpg --sizes 0.2 --feature-map 4x4 --every 2 -o drawn/
   anchorctl draw cat.jpg --sizes 0.2 -o - | display -
+  anchorctl draw cat.jpg --preset retinanet --level 2 --grid
 
 Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 
@@ -43,7 +47,17 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
     + ANCHOR_HELP,
 )
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@source_options
 @anchor_options
+@click.option(
+    "--image-size",
+    "image_size",
+    type=params.IMAGE_SIZE,
+    default=None,
+    help="Network input WIDTHxHEIGHT the anchors are made for; they are scaled onto each "
+    "image. [default: each image's own size]",
+)
+@level_option
 @click.option(
     "--cell",
     "cells",
@@ -63,46 +77,54 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
     help="Output FILE (.png/.jpg/.jpeg) for one image, a DIR for several (made if missing), "
     "or - for PNG on stdout.",
 )
+@click.pass_context
 def draw(
+    ctx: click.Context,
+    /,
     images: tuple[Path, ...],
-    sizes: tuple[float, ...],
-    ratios: tuple[float, ...],
-    feature_map: tuple[int, int],
-    steps: tuple[float, float] | None,
-    offsets: tuple[float, float],
-    clip: bool,
     cells: tuple[tuple[int, int], ...],
     every: int | None,
     all_cells: bool,
     grid: bool,
     fill: bool,
     output: str | None,
+    level: int | None,
+    **values: object,
 ) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
-    The legend lists each slot's size, ratio and width x height in pixels, and the feature
-    map used. Outputs are written whole or not at all (temporary file, then rename), and an
-    input is never overwritten. Images that cannot be read are reported and skipped; the
-    exit status is then 1.
+    The legend lists each slot's parameters and width x height in pixels, and the feature
+    map used. Each image is taken as the network input (or scaled from --image-size), so
+    pixel conventions draw at their true size. Outputs are written whole or not at all
+    (temporary file, then rename), and an input is never overwritten. Images that cannot be
+    read are reported and skipped; the exit status is then 1.
     """
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
-    spec = build_spec(sizes, ratios, feature_map, steps, offsets, clip)
-    from anchorctl.cells import check_cells, count_cells, select_cells
+    values = {**values, "level": level}
+    # The anchors as the options describe them, to check the request before any image is read.
+    probe = _source(ctx, values, None)
+    chosen_levels = _levels(probe, level)
+    from anchorctl.cells import check_cells, count_cells
 
-    try:
-        check_cells(spec.feature_map, cells)
-    except AnchorError as exc:
-        raise click.UsageError(f"--cell: {exc}") from None
-    rows, cols = spec.feature_map
-    if grid and rows + cols > MAX_GRID_LINES:
-        raise click.UsageError(
-            f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
-        )
+    for index in chosen_levels:
+        lv = probe.levels[index]
+        try:
+            check_cells(lv.feature_map, cells)
+        except AnchorError as exc:
+            raise click.UsageError(f"--cell: {exc} (level {index})") from None
+        rows, cols = lv.feature_map
+        if grid and rows + cols > MAX_GRID_LINES:
+            raise click.UsageError(
+                f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
+            )
+    _check_memory(
+        sum(count_cells(probe.levels[i].feature_map, cells, every, all_cells)
+            * probe.levels[i].per_cell for i in chosen_levels)
+    )  # fmt: skip
     targets = _plan_outputs(images, output)
-    _check_memory(spec, count_cells(spec.feature_map, cells, every, all_cells))
-    chosen = select_cells(spec.feature_map, cells, every, all_cells)
     _make_folder(output)
+    selection = (cells, every, all_cells)
     inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
@@ -112,7 +134,7 @@ def draw(
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, spec, chosen, grid, fill)
+                _draw_one(source, target, ctx, values, selection, grid, fill)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -123,13 +145,30 @@ def draw(
         raise AnchorError(f"{failures} of {len(images)} images failed; the others were drawn")
 
 
-def _check_memory(spec: MultiBoxPriorSpec, n_cells: int) -> None:
+def _source(ctx: click.Context, values: dict[str, object], size: tuple[int, int] | None) -> Source:
+    """The anchors for an image of ``size`` (the network input unless --image-size says)."""
+    if values.get("image_size") is None and size is not None and values.get("preset") is None:
+        values = {**values, "image_size": size}
+    return from_cli(ctx, values)
+
+
+def _levels(source: Source, level: int | None) -> list[int]:
+    if level is None:
+        return list(range(len(source.levels)))
+    if level >= len(source.levels):
+        raise click.BadParameter(
+            f"level {level} does not exist; this source has levels 0..{len(source.levels) - 1}",
+            param_hint="'--level'",
+        )
+    return [level]
+
+
+def _check_memory(n_anchors: int) -> None:
     """Refuse, with the byte count, a selection whose anchors would not fit in memory."""
     from anchorctl.memory import check_fits
 
-    n_anchors = n_cells * spec.per_cell
     check_fits(
-        n_cells * _BYTES_PER_CELL + n_anchors * _BYTES_PER_ANCHOR,
+        n_anchors * _BYTES_PER_ANCHOR,
         f"{n_anchors:,} anchors to draw",
         "choose fewer cells with --cell or --every N, or a smaller feature map",
     )
@@ -193,30 +232,44 @@ def _make_folder(output: str | None) -> None:
 def _draw_one(
     source: Path,
     target: Path | None,
-    spec: MultiBoxPriorSpec,
-    chosen: npt.NDArray[np.int64],
+    ctx: click.Context,
+    values: dict[str, object],
+    selection: tuple[tuple[tuple[int, int], ...], int | None, bool],
     grid: bool,
     fill: bool,
 ) -> None:
     import numpy as np
 
     from anchorctl import render
-    from anchorctl.cells import grid_lines
-    from anchorctl.conventions.mxnet import anchors_at
+    from anchorctl.cells import cell_anchors, grid_lines, select_cells
 
     image = render.load_image(source)
     img_w, img_h = image.size
+    anchors = _source(ctx, values, (img_w, img_h))
+    level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]
+    scale = _scale(anchors, (img_w, img_h))
     try:
-        boxes = anchors_at(spec, chosen)  # (M*k, 4) normalized
-        boxes *= np.array([img_w, img_h, img_w, img_h], dtype=np.float32)
-        slots = np.tile(np.arange(spec.per_cell, dtype=np.int32), len(chosen))
-        grid_spec = render.Grid(*grid_lines(spec, (img_w, img_h))) if grid else None
+        boxes: list[npt.NDArray[np.float32]] = []
+        slots: list[npt.NDArray[np.int32]] = []
+        legend: list[str] = []
+        to_px = np.array([*scale, *scale], dtype=np.float32)
+        for index in level_ids:
+            lv = anchors.levels[index]
+            chosen = select_cells(lv.feature_map, *selection)
+            boxes.append(cell_anchors(lv, chosen).astype(np.float32) * to_px)
+            slots.append(np.tile(np.arange(lv.per_cell, dtype=np.int32), len(chosen)) + len(legend))
+            prefix = f"L{index} " if len(anchors.levels) > 1 else ""
+            legend += _legend(lv, scale, prefix)
+        grid_spec = None
+        if grid:
+            grid_spec = render.Grid(*grid_lines(anchors.levels[level_ids[-1]], scale))
+        all_boxes = np.concatenate(boxes)
         drawn = render.draw_anchors(
             image,
-            boxes,
-            slots,
-            _legend(spec, (img_w, img_h)),
-            _title(spec, len(boxes)),
+            all_boxes,
+            np.concatenate(slots),
+            legend,
+            _title(anchors, level_ids, len(all_boxes)),
             grid_spec,
             fill,
         )
@@ -224,6 +277,16 @@ def _draw_one(
         raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
     del image
     _save(drawn, target)
+
+
+def _scale(anchors: Source, size: tuple[int, int]) -> tuple[float, float]:
+    """Pixels of the image per unit of the convention: the image size for normalized anchors,
+    the image over the network input for pixel anchors."""
+    img_w, img_h = size
+    if anchors.rules.normalized:
+        return float(img_w), float(img_h)
+    net = anchors.image_size or size
+    return img_w / net[0], img_h / net[1]
 
 
 def _file_key(path: Path) -> tuple[int, int] | None:
@@ -235,20 +298,25 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def _title(spec: MultiBoxPriorSpec, count: int) -> str:
-    rows, cols = spec.feature_map
-    return (
-        f"MXNet MultiBoxPrior · feature map {rows}x{cols} (rows x cols) · "
-        f"{count:,} anchors · ratio = w/h"
+def _title(anchors: Source, level_ids: list[int], count: int) -> str:
+    ratio = anchors.rules.ratio_meaning.replace("width / height", "w/h").replace(
+        "height / width", "h/w"
     )
+    if len(level_ids) == 1:
+        rows, cols = anchors.levels[level_ids[0]].feature_map
+        where = f"feature map {rows}x{cols} (rows x cols)"
+        if len(anchors.levels) > 1:
+            where = f"level {level_ids[0]}: {where}"
+    else:
+        where = f"{len(level_ids)} levels"
+    return f"{anchors.rules.title} · {where} · {count:,} anchors · ratio = {ratio}"
 
 
-def _legend(spec: MultiBoxPriorSpec, size: tuple[int, int]) -> list[str]:
-    img_w, img_h = size
+def _legend(level: Level, scale: tuple[float, float], prefix: str = "") -> list[str]:
+    sx, sy = scale
     return [
-        f"slot {s.slot}: size {s.size:g}, ratio {s.ratio:g}, "
-        f"{s.width * img_w:.1f} x {s.height * img_h:.1f} px"
-        for s in spec.shapes()
+        f"{prefix}slot {s.slot}: {s.label()}, {s.width * sx:.1f} x {s.height * sy:.1f} px"
+        for s in level.shapes
     ]
 
 

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from anchorctl import params
-from anchorctl.cli.options import anchor_options, build_spec, image_size_options, resolve_image_size
+from anchorctl.cli.list_cmd import level_option
+from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
+from anchorctl.cli.source import from_cli, source_options
 
 
 @click.command(
     "explain",
+    cls=ConventionCommand,
     epilog="""\b
 Examples:
   anchorctl explain --feature-map 16x16 --image-size 640x480 --cell 3,5 \
       --sizes 0.2,0.5 --ratios 1,4,0.25
   anchorctl explain --feature-map 16x16 --image cat.jpg --sizes 0.2 --deltas 0.5,-0.2,0.1,0
   anchorctl explain --feature-map 4x4 --image-size 300x300 --sizes 0.3 --format json
+  anchorctl explain --preset fasterrcnn-fpn --level 2 --cell 10,20
 """,
 )
+@source_options
 @anchor_options
 @image_size_options
+@level_option
 @click.option(
     "--cell",
     type=params.CELL,
@@ -50,19 +55,16 @@ Examples:
     show_default=True,
     help="Plain text with formulas, or JSON for scripts.",
 )
+@click.pass_context
 def explain(
-    sizes: tuple[float, ...],
-    ratios: tuple[float, ...],
-    feature_map: tuple[int, int],
-    steps: tuple[float, float] | None,
-    offsets: tuple[float, float],
-    clip: bool,
-    image_size: tuple[int, int] | None,
-    image_file: Path | None,
+    ctx: click.Context,
+    /,
     cell: tuple[int, int] | None,
     deltas: tuple[float, float, float, float] | None,
     variances: tuple[float, float, float, float],
     fmt: str,
+    level: int | None,
+    **values: object,
 ) -> None:
     """Show how one feature-map cell maps back onto the input image.
 
@@ -72,13 +74,20 @@ def explain(
     --deltas, decodes a predicted offset against each anchor, step by step:
     cx = acx + dx*v0*aw, cy = acy + dy*v1*ah, w = aw*exp(dw*v2), h = ah*exp(dh*v3).
     """
-    spec = build_spec(sizes, ratios, feature_map, steps, offsets, clip)
-    size = resolve_image_size(image_size, image_file)
-    if size is None:
+    source = from_cli(ctx, values)
+    size = source.image_size
+    if size is None and source.rules.normalized:
         raise click.UsageError(
             "explain needs the image size: give --image-size WxH or --image FILE"
         )
-    rows, cols = spec.feature_map
+    index = level or 0
+    if index >= len(source.levels):
+        raise click.BadParameter(
+            f"level {index} does not exist; this source has levels 0..{len(source.levels) - 1}",
+            param_hint="'--level'",
+        )
+    lv = source.levels[index]
+    rows, cols = lv.feature_map
     if cell is None:
         cell = (rows // 2, cols // 2)
     if cell[0] >= rows or cell[1] >= cols:
@@ -87,9 +96,20 @@ def explain(
             f"(rows 0..{rows - 1}, cols 0..{cols - 1})",
             param_hint="'--cell'",
         )
-    from anchorctl.explain import explain_cell
+    from anchorctl import explain as explaining
 
-    result = explain_cell(spec, size, cell, deltas, variances)
+    result: explaining.Explanation | explaining.LevelExplanation
+    if source.convention == "mxnet":
+        from anchorctl.conventions.mxnet import specs_from
+
+        assert size is not None
+        spec = specs_from(source.params)[index]
+        result = explaining.explain_cell(spec, size, cell, deltas, variances)
+    else:
+        scale = (float(size[0]), float(size[1])) if source.rules.normalized and size else (1.0, 1.0)
+        result = explaining.LevelExplanation(
+            source.rules, lv, index, size, cell, scale, deltas, variances
+        )
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

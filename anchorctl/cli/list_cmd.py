@@ -8,39 +8,58 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from anchorctl.cli.options import (
     ANCHOR_HELP,
+    ConventionCommand,
     anchor_options,
-    build_spec,
     image_size_options,
-    resolve_image_size,
 )
+from anchorctl.cli.source import Source, from_cli, source_options
 
 if TYPE_CHECKING:
-    from anchorctl.conventions.mxnet import MultiBoxPriorSpec
+    from anchorctl.output import View
 
 FORMATS = ("table", "csv", "tsv", "json", "jsonl", "npy")
+BOX_FORMATS = ("xyxy", "yxyx", "cxcywh", "native")
+TABLE_ROWS = 1000  # an --all table off a terminal: rich builds it in memory, ~1 ms a row
 _TEXT_BYTES_PER_ANCHOR = 48  # a CSV row of seven short numbers; JSON and pixels take more
+
+
+def level_option(func: Any) -> Any:
+    """``--level N``: one level of a multi-level source."""
+    return click.option(
+        "--level",
+        type=click.IntRange(min=0),
+        default=None,
+        metavar="N",
+        help="Only level N (0 = the finest feature map listed first).",
+    )(func)
 
 
 @click.command(
     "list",
+    cls=ConventionCommand,
     epilog="""\b
 Examples:
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --image-size 640x480 --json
   anchorctl list --sizes 0.2 --feature-map 16x16 --all --format csv | head
   anchorctl list --sizes 0.1,0.141 --ratios 1,2,0.5 --feature-map 38x38 --all --format npy -o a.npy
+  anchorctl list --preset ssd300
+  anchorctl list --convention torchvision --sizes 32 --ratios 0.5,1,2 --feature-map 2x2 \\
+      --image-size 64x64
 
 """
     + ANCHOR_HELP,
 )
+@source_options
 @anchor_options
 @image_size_options
+@level_option
 @click.option("--all", "all_anchors", is_flag=True, help="List every anchor, not the shapes.")
 @click.option(
     "--format",
@@ -52,6 +71,13 @@ Examples:
 )
 @click.option("--json", "as_json", is_flag=True, help="Shortcut for --format json.")
 @click.option(
+    "--box-format",
+    type=click.Choice(BOX_FORMATS),
+    default="xyxy",
+    show_default=True,
+    help="Coordinates as xyxy, yxyx, cxcywh, or the convention's native form.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -62,81 +88,99 @@ Examples:
     "--max-rows",
     type=click.IntRange(min=0),
     default=None,
-    help="Rows of an --all table to show (0 = all). [default: one screen]",
+    help="Rows of an --all table to show (0 = all). [default: one screen, or 1000 off a terminal]",
 )
-def list_anchors(
-    sizes: tuple[float, ...],
-    ratios: tuple[float, ...],
-    feature_map: tuple[int, int],
-    steps: tuple[float, float] | None,
-    offsets: tuple[float, float],
-    clip: bool,
-    image_size: tuple[int, int] | None,
-    image_file: Path | None,
-    all_anchors: bool,
-    fmt: str,
-    as_json: bool,
-    output: Path | None,
-    max_rows: int | None,
-) -> None:
+@click.pass_context
+def list_anchors(ctx: click.Context, /, **values: Any) -> None:
     """Print the anchor shapes of one cell, or with --all every anchor.
 
     The table's title states the convention, the feature map (rows x cols), the image size
-    (w x h) and that ratio = width / height. Sizes, widths and heights are normalized;
-    *_px columns appear when an image size is known.
+    (w x h), what a ratio means and the units. A normalized convention (mxnet) adds *_px
+    columns when an image size is known; pixel conventions are in pixels already. With a
+    preset or several feature maps, each level gets its own table.
     """
-    if as_json:
+    fmt = values["fmt"]
+    if values["as_json"]:
         if fmt not in ("table", "json"):
             raise click.UsageError("--json is a shortcut for --format json; give one of them")
         fmt = "json"
-    spec = build_spec(sizes, ratios, feature_map, steps, offsets, clip)
-    size = resolve_image_size(image_size, image_file)
+    source = from_cli(ctx, values)
+    view = make_view(source, values["level"], values["box_format"])
+    output: Path | None = values["output"]
+    all_anchors = values["all_anchors"]
     if output is not None and (all_anchors or fmt == "npy"):
         from anchorctl.memory import check_disk
 
         per_anchor = 16 if fmt == "npy" else _TEXT_BYTES_PER_ANCHOR
         check_disk(
             output,
-            spec.num_anchors * per_anchor,
-            f"{spec.num_anchors:,} anchors as {fmt}",
-            "use --format npy (the most compact), or a smaller --feature-map",
+            view.total * per_anchor,
+            f"{view.total:,} anchors as {fmt}",
+            ("" if fmt == "npy" else "use --format npy (the most compact), or ")
+            + "write to a disk with more room, or use a smaller --feature-map",
         )
     if fmt == "npy":
-        _write_npy(spec, output)
+        _write_npy(view, output)
         return
     with _text_destination(output) as out:
         if fmt == "table":
-            _print_table(out, spec, size, all_anchors, max_rows, to_file=output is not None)
+            _print_table(out, view, all_anchors, values["max_rows"], to_file=output is not None)
             return
         from anchorctl import output as writers
 
         if all_anchors:
-            writers.write_anchors(fmt, out, spec, size)
+            writers.write_anchors(fmt, out, view)
         else:
-            writers.write_shapes(fmt, out, spec, size)
+            writers.write_shapes(fmt, out, view)
+
+
+def make_view(source: Source, level: int | None, box_format: str) -> View:
+    """The levels to show (all, or ``--level N``) in the requested box format."""
+    from anchorctl.output import View
+
+    firsts = []
+    first = 0
+    for lv in source.levels:
+        firsts.append(first)
+        first += lv.count
+    indices = list(range(len(source.levels)))
+    if level is not None:
+        if level >= len(source.levels):
+            raise click.BadParameter(
+                f"level {level} does not exist; this source has levels 0..{len(indices) - 1}",
+                param_hint="'--level'",
+            )
+        indices = [level]
+    fmt = source.rules.native_format if box_format == "native" else box_format
+    return View(
+        rules=source.rules,
+        levels=[source.levels[i] for i in indices],
+        indices=indices,
+        first=[firsts[i] for i in indices],
+        image_size=source.image_size,
+        box_format=fmt,
+        several=len(source.levels) > 1,
+    )
 
 
 def _print_table(
-    out: IO[str],
-    spec: MultiBoxPriorSpec,
-    size: tuple[int, int] | None,
-    all_anchors: bool,
-    max_rows: int | None,
-    to_file: bool,
+    out: IO[str], view: View, all_anchors: bool, max_rows: int | None, to_file: bool
 ) -> None:
     from anchorctl import tables
 
     if not all_anchors:
-        tables.print_shapes(out, spec, size)
+        tables.print_shapes(out, view)
         return
     if max_rows is None:
-        max_rows = 0 if to_file else max(10, shutil.get_terminal_size().lines - 8)
-    left_out = tables.print_anchors(out, spec, size, max_rows)
+        on_screen = not to_file and out.isatty()
+        max_rows = max(10, shutil.get_terminal_size().lines - 8) if on_screen else TABLE_ROWS
+    left_out = tables.print_anchors(out, view, max_rows)
     if left_out:
-        click.echo(
-            f"... {left_out:,} more anchors not shown; --max-rows 0 shows them all, "
-            "--format csv (or jsonl, npy) gives them to scripts",
-            err=True,
+        # Part of the table, so a capped table in a file says so too.
+        out.write(
+            f"... {left_out:,} more anchors not shown; --max-rows 0 shows them all "
+            "(rich takes about 1 ms a row), --format csv (or jsonl, npy) gives them to "
+            "scripts\n"
         )
 
 
@@ -148,7 +192,7 @@ def _text_destination(output: Path | None) -> Iterator[IO[str]]:
         return
     from anchorctl.atomic import atomic_write
 
-    with atomic_write(output) as raw:
+    with _writing(output), atomic_write(output) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
         try:
             yield text
@@ -157,18 +201,29 @@ def _text_destination(output: Path | None) -> Iterator[IO[str]]:
             text.detach()
 
 
-def _write_npy(spec: MultiBoxPriorSpec, output: Path | None) -> None:
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failure to write ``path`` into one line naming it."""
+    from anchorctl.errors import AnchorError
+
+    try:
+        yield
+    except OSError as exc:
+        raise AnchorError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+
+def _write_npy(view: View, output: Path | None) -> None:
     from anchorctl.output import write_npy
 
     if output is not None:
         from anchorctl.atomic import atomic_write
 
-        with atomic_write(output) as handle:
-            write_npy(handle, spec)
+        with _writing(output), atomic_write(output) as handle:
+            write_npy(handle, view)
         return
     if sys.stdout.isatty():
         raise click.UsageError(
             "refusing to write binary .npy data to a terminal; add -o FILE or pipe it"
         )
-    write_npy(sys.stdout.buffer, spec)
+    write_npy(sys.stdout.buffer, view)
     sys.stdout.buffer.flush()

@@ -1,66 +1,75 @@
-"""Options shared by every command, spelled once so every command spells them the same way."""
+"""Options shared by every command, spelled once so every command spells them the same way.
+
+The anchor options of every convention are command-line options of ``list``, ``draw``,
+``explain``, ``count`` and ``compare``. MultiBoxPrior's (``--sizes --ratios --feature-map
+--steps --offsets --clip``) are declared here; the others come from the conventions' own
+``OPTIONS`` lists when a command's options are first needed (never for ``anchorctl --help``,
+which imports no numpy). Per-level options may be repeated, once per feature map; an option
+the chosen convention does not read is an error, never silently ignored.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from anchorctl import params
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
+    from anchorctl.conventions.base import Option
     from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 ANCHOR_HELP = """\b
-Anchors follow MXNet's MultiBoxPrior: len(sizes) + len(ratios) - 1 shapes per cell, every
-size with ratios[0], then sizes[0] with ratios[1:]; width = s * (rows/cols) * sqrt(r),
-height = s / sqrt(r), normalized to the image; ratio = width / height."""
+Conventions: --convention NAME picks the framework (default mxnet, MultiBoxPrior:
+len(sizes) + len(ratios) - 1 shapes per cell, every size with ratios[0], then sizes[0] with
+ratios[1:]; width = s * (rows/cols) * sqrt(r), height = s / sqrt(r), normalized; ratio =
+width / height). `anchorctl conventions` lists every convention with its rules and the
+options it reads. Repeat --feature-map (and per-level options) once per level."""
+
+# The options declared statically below; every other convention option is added on demand.
+STATIC = ("feature_map", "sizes", "ratios")
 
 
 def anchor_options(func: F) -> F:
-    """``--sizes --ratios --feature-map --steps --offsets --clip``."""
+    """``--convention --feature-map --sizes --ratios`` (the rest come with the conventions)."""
     options = [
         click.option(
-            "--sizes",
-            type=params.SIZES,
-            default="1",
+            "--convention",
+            default="mxnet",
             show_default=True,
-            help="Anchor sizes, fractions of the image height (comma-separated).",
-        ),
-        click.option(
-            "--ratios",
-            type=params.RATIOS,
-            default="1",
-            show_default=True,
-            help="Aspect ratios, width / height (comma-separated).",
+            metavar="NAME",
+            help="Anchor convention (framework); see `anchorctl conventions`.",
         ),
         click.option(
             "--feature-map",
             "feature_map",
             type=params.FEATURE_MAP,
-            default="1x1",
-            show_default=True,
-            help="Feature-map size ROWSxCOLS, as H x W of an NCHW tensor.",
+            multiple=True,
+            help="Feature-map size ROWSxCOLS (H x W of an NCHW tensor); repeat per level. "
+            "[default: 1x1]",
         ),
         click.option(
-            "--steps",
-            type=params.STEPS,
-            default=None,
-            help="Centre spacing STEP_Y,STEP_X, normalized. [default: 1/rows,1/cols]",
+            "--sizes",
+            type=params.SIZES,
+            multiple=True,
+            help="Anchor sizes (mxnet: fractions of the image height; pixels elsewhere); "
+            "repeat per level. [mxnet default: 1]",
         ),
         click.option(
-            "--offsets",
-            type=params.OFFSETS,
-            default="0.5,0.5",
-            show_default=True,
-            help="Centre offset OFFSET_Y,OFFSET_X within a step, each in [0, 1].",
+            "--ratios",
+            type=params.RATIOS,
+            multiple=True,
+            help="Aspect ratios (w/h for mxnet, d2l, caffe, tf; h/w for torchvision, "
+            "detectron2, mmdet); repeat per level. [mxnet default: 1]",
         ),
-        click.option("--clip", is_flag=True, help="Clamp every coordinate to [0, 1]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -81,9 +90,100 @@ def image_size_options(func: F) -> F:
         "image_size",
         type=params.IMAGE_SIZE,
         default=None,
-        help="Image size WIDTHxHEIGHT in pixels, for pixel columns.",
+        help="Image (network input) size WIDTHxHEIGHT in pixels.",
     )(func)
     return func
+
+
+class ConventionCommand(click.Command):
+    """A command that also takes every convention's own options (``--scales``, ``--flip``...).
+
+    They are built from the conventions' ``OPTIONS`` the first time the command parses or
+    shows its help, so naming the command in ``anchorctl --help`` costs nothing.
+    """
+
+    _extra: list[click.Parameter] | None = None
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if self._extra is None:
+            self._extra = convention_parameters()
+        base = super().get_params(ctx)
+        help_option = self.get_help_option(ctx)
+        rest = [p for p in base if p is not help_option]
+        return rest + self._extra + ([help_option] if help_option is not None else [])
+
+
+@functools.cache
+def convention_options() -> dict[str, list[tuple[str, Option]]]:
+    """Option name -> ``(convention, Option)`` for every convention that reads it."""
+    from anchorctl import conventions
+
+    readers: dict[str, list[tuple[str, Option]]] = {}
+    for name in conventions.MODULES:
+        for option in conventions.load(name).OPTIONS:
+            readers.setdefault(option.name, []).append((name, option))
+    return readers
+
+
+def convention_parameters() -> list[click.Parameter]:
+    """One click option per convention option not declared statically.
+
+    Values are kept as typed (text) and parsed by the chosen convention's own kind for the
+    option (:func:`parse_typed`), since two frameworks may read the same word differently.
+    """
+    out: list[click.Parameter] = []
+    for name, readers in sorted(convention_options().items()):
+        if name in STATIC:
+            continue
+        flag = "--" + name.replace("_", "-")
+        first = readers[0][1]
+        who = "; ".join(f"{conv}: {opt.help}" for conv, opt in readers)
+        per_level = any(opt.per_level for _, opt in readers)
+        help_text = who + (" (repeat per level)" if per_level else "")
+        if all(opt.kind == "flag" for _, opt in readers):
+            out.append(
+                click.Option([f"{flag}/--no-{flag[2:]}", name], default=None, help=help_text)
+            )
+        else:
+            out.append(
+                click.Option(
+                    [flag, name],
+                    multiple=True,
+                    metavar=_METAVARS.get(first.kind, "VALUE"),
+                    help=help_text,
+                )
+            )
+    return out
+
+
+_METAVARS = {"floats": "N1,N2,...", "float": "N", "int": "N", "yx": "Y,X", "whs": "WxH,..."}
+
+
+def typed_options(ctx: click.Context, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The convention options the user actually typed: name -> value as click parsed it."""
+    typed = {}
+    for name in (*STATIC, *convention_options()):
+        if name in values and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            typed[name] = values[name]
+    return typed
+
+
+def parse_typed(option: Option, value: Any) -> Any:
+    """A typed value as ``option``'s kind: a list per level, or one value (usage error if not)."""
+    flag = "--" + option.name.replace("_", "-")
+    if option.kind == "flag":
+        return bool(value)
+    raw = list(value) if isinstance(value, (tuple, list)) else [value]
+    if option.name in STATIC:  # parsed by click already, one tuple per occurrence
+        return raw if option.per_level else raw[0]
+    if not option.per_level and len(raw) > 1:
+        raise click.BadParameter("give it once (it applies to every level)", param_hint=f"'{flag}'")
+    kind_type = params.KIND_TYPES[option.kind]
+    try:
+        parsed = [kind_type.convert(text, None, None) for text in raw]
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint=f"'{flag}'") from None
+    return parsed if option.per_level else parsed[0]
 
 
 def build_spec(
@@ -94,7 +194,7 @@ def build_spec(
     offsets: tuple[float, float],
     clip: bool,
 ) -> MultiBoxPriorSpec:
-    """The validated spec; a value the core refuses is a usage error (exit 2)."""
+    """A validated MultiBoxPrior spec; a value the core refuses is a usage error (exit 2)."""
     from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
     try:

@@ -1,8 +1,9 @@
 """Where a command's anchors come from: a preset, a config file, or the anchor options.
 
 Exactly one source applies: ``--preset NAME`` (optionally at ``--image-size``), ``--config
-FILE``, or the options of ``--convention`` (MultiBoxPrior by default). Mixing them is a
-usage error, so nothing a user typed is silently ignored.
+FILE``, or ``--convention NAME`` (MultiBoxPrior by default) with its options. Mixing them is
+a usage error, and so is an option the chosen convention does not read: nothing a user typed
+is silently ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+from click.core import ParameterSource
+
+from anchorctl.cli.options import parse_typed, resolve_image_size, typed_options
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -53,42 +57,45 @@ class Source:
     def total(self) -> int:
         return sum(level.count for level in self.levels)
 
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        size = self.params.get("image_size")
+        return (int(size[0]), int(size[1])) if size is not None else None
 
-def resolve(
-    preset: str | None,
-    config_file: Path | None,
-    image_size: tuple[int, int] | None,
-    options_given: Mapping[str, Any],
-    default_params: Callable[[], tuple[str, Mapping[str, Any]]],
-) -> Source:
-    """The anchors of ``--preset``, ``--config`` or, with neither, ``default_params()``.
 
-    ``options_given`` holds the anchor options the user typed (name -> value); with a preset
-    or a config they would be ignored, so they are refused instead.
-    """
+def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
+    """The anchors a command's options describe (``values``: the command's parameters)."""
     from anchorctl import conventions
     from anchorctl.errors import AnchorError
 
+    preset = values.get("preset")
+    config_file = values.get("config_file")
+    image_size = resolve_image_size(values.get("image_size"), values.get("image_file"))
+    typed = typed_options(ctx, values)
+    for name in ("feature_map", "convention"):
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            typed[name] = values[name]
     if preset is not None and config_file is not None:
         raise click.UsageError("give --preset or --config, not both")
     chosen = "--preset" if preset is not None else "--config" if config_file else None
-    if chosen and options_given:
-        typed = ", ".join(f"--{n.replace('_', '-')}" for n in options_given)
+    if chosen and typed:
+        names = ", ".join(f"--{n.replace('_', '-')}" for n in typed)
         raise click.UsageError(
-            f"{typed} cannot be combined with {chosen}; edit a config instead "
+            f"{names} cannot be combined with {chosen}; edit a config instead "
             "(`anchorctl presets show NAME --format toml > my.toml`)"
         )
     loaded_preset = None
     if preset is not None:
-        from anchorctl.presets import load_preset, names
+        from anchorctl.presets import load_preset
+        from anchorctl.presets import names as preset_names
 
-        if preset not in names():
+        if preset not in preset_names():
             raise click.BadParameter(
-                f"unknown preset {preset!r}; choose one of {', '.join(names())}",
+                f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}",
                 param_hint="'--preset'",
             )
         loaded_preset = load_preset(preset, image_size)
-        convention, params = loaded_preset.config.convention, loaded_preset.config.params
+        convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif config_file is not None:
         from anchorctl.config import load_config
 
@@ -98,7 +105,29 @@ def resolve(
             params["image_size"] = image_size
         convention = config.convention
     else:
-        convention, params = default_params()
+        convention = values.get("convention") or conventions.DEFAULT
+        if convention not in conventions.MODULES:
+            raise click.BadParameter(
+                f"unknown convention {convention!r}; choose one of "
+                f"{', '.join(conventions.MODULES)}",
+                param_hint="'--convention'",
+            )
+        options = {o.name: o for o in conventions.load(convention).OPTIONS}
+        readable = list(options)
+        unread = [n for n in typed if n not in (*readable, "feature_map", "convention")]
+        if unread:
+            flags = ", ".join(f"--{n.replace('_', '-')}" for n in unread)
+            reads = ", ".join(f"--{n.replace('_', '-')}" for n in readable)
+            raise click.UsageError(
+                f"{flags}: not read by the {convention} convention (it reads {reads})"
+            )
+        params = {
+            k: parse_typed(options[k], v)
+            for k, v in typed.items()
+            if k not in ("feature_map", "convention")
+        }
+        params["feature_maps"] = list(values.get("feature_map") or ()) or [(1, 1)]
+        params["image_size"] = image_size
     module = conventions.load(convention)
     try:
         levels = module.generate(params)

@@ -15,8 +15,9 @@ entry per level (a single entry applies to every level); see :func:`per_level`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ class Rules:
     clip: str
     native_format: str
     sources: tuple[str, ...]
+    normalized: bool = False  # coordinates are fractions of the image, not pixels
 
     def summary(self) -> str:
         """One line for table titles and legends."""
@@ -96,15 +98,36 @@ class Level:
     """The anchors of one feature map.
 
     ``anchors`` is ``(rows*cols*k, 4)`` ``(xmin, ymin, xmax, ymax)`` in the convention's units,
-    in the framework's order; ``stride`` is ``(y, x)`` between neighbouring centres in the
-    same units; ``center0`` is the ``(x, y)`` centre of cell (0, 0).
+    in the framework's order, or a function that computes it on demand (read it through
+    :attr:`array`); ``blocks``, when given, yields the same rows in consecutive blocks of about
+    ``block_bytes`` without building the whole array (for maps larger than memory).
+    ``stride`` is ``(y, x)`` between neighbouring centres in the same units; ``center0`` is
+    the ``(x, y)`` centre of cell (0, 0).
     """
 
     feature_map: tuple[int, int]
     stride: tuple[float, float]
     center0: tuple[float, float]
     shapes: tuple[CellShape, ...]
-    anchors: npt.NDArray[np.float32] = field(repr=False)
+    anchors: npt.NDArray[np.float32] | Callable[[], npt.NDArray[np.float32]] = field(repr=False)
+    blocks: Callable[[int], Iterator[npt.NDArray[np.float32]]] | None = field(
+        default=None, repr=False
+    )
+
+    @cached_property
+    def array(self) -> npt.NDArray[np.float32]:
+        """The anchors as an array, computed once."""
+        return self.anchors() if callable(self.anchors) else self.anchors
+
+    def iter_blocks(self, block_bytes: int = 1 << 22) -> Iterator[npt.NDArray[np.float32]]:
+        """The anchors in consecutive ``(n, 4)`` blocks, in order."""
+        if self.blocks is not None:
+            yield from self.blocks(block_bytes)
+            return
+        array = self.array
+        step = max(1, block_bytes // 16)
+        for start in range(0, len(array), step):
+            yield array[start : start + step]
 
     @property
     def per_cell(self) -> int:

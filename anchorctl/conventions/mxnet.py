@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
@@ -44,7 +45,6 @@ from anchorctl.conventions.base import (
     Params,
     Rules,
     per_level,
-    shapes_from_cell,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -69,6 +69,7 @@ RULES = Rules(
         "apache/mxnet: src/operator/contrib/multibox_prior.cc, multibox_prior-inl.h (1.9.1)",
         "apache/mxnet#7083 (rows/cols width factor), apache/mxnet#13763 (ratios[0] applied)",
     ),
+    normalized=True,
 )
 
 OPTIONS = (
@@ -126,14 +127,17 @@ class MultiBoxPriorSpec:
     clip: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sizes", tuple(float(s) for s in self.sizes))
-        object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
+        try:
+            object.__setattr__(self, "sizes", tuple(float(s) for s in self.sizes))
+            object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
+        except (TypeError, ValueError):
+            raise AnchorError("--sizes and --ratios: give sequences of numbers") from None
         _check_positive("sizes", self.sizes, "a size is a fraction of the image height")
         _check_positive("ratios", self.ratios, "a ratio is width / height")
         rows, cols = self.feature_map
         if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
             raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
+                f"--feature-map: {rows}x{cols} is not a size; give rows x cols, both whole "
                 "numbers >= 1"
             )
         object.__setattr__(self, "feature_map", (int(rows), int(cols)))
@@ -141,7 +145,7 @@ class MultiBoxPriorSpec:
             sy, sx = (float(v) for v in self.steps)
             if not (_finite_positive(sy) and _finite_positive(sx)):
                 raise AnchorError(
-                    f"steps: ({_num(sy)}, {_num(sx)}) must both be positive and finite "
+                    f"--steps: ({_num(sy)}, {_num(sx)}) must both be positive and finite "
                     "(step_y, step_x); leave --steps out for the automatic 1/rows, 1/cols "
                     "(MultiBoxPrior silently ignores a step that is zero or negative)"
                 )
@@ -150,9 +154,32 @@ class MultiBoxPriorSpec:
         for name, value in (("offset_y", oy), ("offset_x", ox)):
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise AnchorError(
-                    f"offsets: {name} = {_num(value)} must lie in [0, 1] (a fraction of a step)"
+                    f"--offsets: {name} = {_num(value)} must lie in [0, 1] (a fraction of a step)"
                 )
         object.__setattr__(self, "offsets", (oy, ox))
+        self._check_float32()
+
+    def _check_float32(self) -> None:
+        """Refuse values that are fine as Python floats but not in the operator's float32."""
+        with np.errstate(all="ignore"):
+            half_w, half_h = self.half_extents()
+            sy, sx = self.steps32()
+            cy, cx = self.centers()
+        extents = np.concatenate([half_w, half_h])
+        if not (np.isfinite(extents).all() and (extents > 0).all()):
+            raise AnchorError(
+                "--sizes/--ratios: a box's width or height is 0 or infinite in float32, the "
+                "precision MultiBoxPrior computes in (keep s * sqrt(r) and s / sqrt(r) "
+                "between about 1e-38 and 1e38)"
+            )
+        if not (np.isfinite([sy, sx]).all() and sy > 0 and sx > 0):
+            raise AnchorError("--steps: too small or too large for float32 (about 1e-38..1e38)")
+        if not (np.isfinite(cy).all() and np.isfinite(cx).all()):
+            raise AnchorError("--steps: the centres of the last cells overflow float32")
+        if (self.feature_map[0] > 1 and cy[1] == cy[0]) or (
+            self.feature_map[1] > 1 and cx[1] == cx[0]
+        ):
+            raise AnchorError("--steps: so small that neighbouring centres coincide in float32")
 
     @property
     def per_cell(self) -> int:
@@ -356,21 +383,21 @@ def generate(params: Params) -> list[Level]:
     out = []
     for spec in specs_from(params):
         cy, cx = spec.centers()
-        cell = cell_anchors(spec, 0, 0)
-        pairs = [{"size": s, "ratio": r} for s, r in spec.slot_pairs()]
         out.append(
             Level(
                 feature_map=spec.feature_map,
                 stride=spec.step_yx,
                 center0=(float(cx[0]), float(cy[0])),
-                shapes=shapes_from_cell(cell, pairs) if not spec.clip else _unclipped(spec),
-                anchors=anchors(spec),
+                shapes=_shapes(spec),
+                anchors=partial(anchors, spec),
+                blocks=partial(iter_anchor_blocks, spec),
             )
         )
     return out
 
 
-def _unclipped(spec: MultiBoxPriorSpec) -> tuple[CellShape, ...]:
+def _shapes(spec: MultiBoxPriorSpec) -> tuple[CellShape, ...]:
+    """The nominal (unclipped) extents, exactly as the operator computes them."""
     return tuple(
         CellShape(s.slot, {"size": s.size, "ratio": s.ratio}, s.width, s.height)
         for s in spec.shapes()
@@ -379,11 +406,11 @@ def _unclipped(spec: MultiBoxPriorSpec) -> tuple[CellShape, ...]:
 
 def _check_positive(name: str, values: Sequence[float], meaning: str) -> None:
     if not values:
-        raise AnchorError(f"{name}: give at least one value ({meaning})")
+        raise AnchorError(f"--{name}: give at least one value ({meaning})")
     for value in values:
         if not _finite_positive(value):
             raise AnchorError(
-                f"{name}: {_num(value)} is not a positive finite number ({meaning}; "
+                f"--{name}: {_num(value)} is not a positive finite number ({meaning}; "
                 "MultiBoxPrior would silently make empty, infinite or NaN boxes from it)"
             )
 

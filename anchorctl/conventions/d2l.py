@@ -1,0 +1,155 @@
+"""d2l.ai "Anchor Boxes": the book's ``multibox_prior(data, sizes, ratios)``.
+
+The function (d2l-ai/d2l-en: ``chapter_computer-vision/anchor.md``, saved into the ``d2l``
+package, version 1.0.3) re-implements MXNet's ``MultiBoxPrior`` with fixed settings:
+
+* **Units**: normalized; the feature map (``data``'s last two dims, ``H x W``) spans
+  ``[0, 1] x [0, 1]``. The book feeds the whole image, so every pixel is a cell.
+* **Ratio** ``r`` means width / height (the text), and the code multiplies every width by
+  ``H / W`` ("Handle rectangular inputs"): ``width = s * sqrt(r) * H / W``,
+  ``height = s / sqrt(r)``. So ``s`` is a fraction of the image *height* and the pixel
+  aspect is exactly ``r`` when the map has the image's shape; the text's ``w*s*sqrt(r)``
+  disagrees for non-square inputs (d2l-ai/d2l-en#442, #2480; d2l-ai/d2l-zh#1190, #1357).
+* **Per cell** ``n + m - 1`` shapes: every size with ``ratios[0]``, then ``sizes[0]`` with
+  each of ``ratios[1:]`` (MXNet's order since apache/mxnet#13763).
+* **Centres**: ``((col + 0.5) / W, (row + 0.5) / H)``: offsets 0.5 and steps ``1/H, 1/W`` are
+  fixed; no clipping; no rounding.
+* **Order**: rows outer, columns next, shapes innermost.
+* **Output**: ``(H*W*(n+m-1), 4)`` float32 ``(xmin, ymin, xmax, ymax)``.
+
+The book has an MXNet tab and a PyTorch tab. Both give the same boxes up to float32 rounding
+(at most 1.2e-7 apart), because they order the arithmetic differently from each other and from
+the MXNet operator: the width is ``(s * sqrt(r)) * H / W`` (the operator computes
+``s * H / W * sqrt(r)``), and the PyTorch tab divides a Python number by a tensor as
+``(1 / t) * x``. This module follows the MXNet tab by default and the PyTorch tab with
+``torch``; either way it matches the recorded d2l outputs bit for bit. The grid is shared with
+:mod:`anchorctl.conventions.mxnet`; only the per-cell extents differ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions import mxnet
+from anchorctl.conventions.base import Level, Option, Params, Rules, per_level, shapes_from_cell
+from anchorctl.errors import AnchorError
+
+NAME = "d2l"
+TITLE = "d2l.ai multibox_prior"
+
+RULES = Rules(
+    name=NAME,
+    title=TITLE,
+    units="normalized to the image (0..1)",
+    size_meaning="fraction of the image height (with the feature map shaped like the image)",
+    ratio_meaning="width / height",
+    order="every size with ratios[0], then sizes[0] with each of ratios[1:]",
+    centre="cell centre: ((col + 0.5) / cols, (row + 0.5) / rows)",
+    rounding="none (float32)",
+    clip="none",
+    native_format="xyxy",
+    sources=(
+        "d2l-ai/d2l-en: chapter_computer-vision/anchor.md (multibox_prior), ssd.md (d2l 1.0.3)",
+        "d2l-ai/d2l-en#442, #2480; d2l-ai/d2l-zh#1190, #1314, #1329, #1357 (width factor)",
+    ),
+)
+
+OPTIONS = (
+    Option(
+        "sizes",
+        "floats",
+        "sizes, fractions of the image height (multibox_prior has no default; required)",
+        per_level=True,
+    ),
+    Option(
+        "ratios",
+        "floats",
+        "ratios, width / height (multibox_prior has no default; required)",
+        per_level=True,
+    ),
+    Option(
+        "torch",
+        "flag",
+        "round as the book's PyTorch tab does, not its MXNet tab (differs by <= 1.2e-7) "
+        "[default: off]",
+        default=False,
+    ),
+)
+
+_F32 = np.float32
+
+
+@dataclass(frozen=True)
+class D2LSpec(mxnet.MultiBoxPriorSpec):
+    """A ``multibox_prior`` call: MultiBoxPrior's grid with d2l's own extent arithmetic.
+
+    Steps, offsets and clip keep MultiBoxPrior's defaults (``1/H, 1/W``, 0.5, off), which are
+    the values d2l fixes. ``torch`` selects the PyTorch tab's rounding.
+    """
+
+    torch: bool = False
+
+    def half_extents(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Half widths and heights, ``(k,)`` float32, in the book's order of operations."""
+        rows, cols = self.feature_map
+        size = np.array(self.sizes, dtype=_F32)
+        root = np.sqrt(np.array(self.ratios, dtype=_F32))
+        first = _F32(self.sizes[0])
+        width = np.concatenate((size * root[0], first * root[1:]))
+        width = width * _F32(rows) / _F32(cols)
+        # PyTorch evaluates `sizes[0] / t` on a tensor as `t.reciprocal() * sizes[0]`
+        rest = (_F32(1) / root[1:]) * first if self.torch else first / root[1:]
+        height = np.concatenate((size / root[0], rest))
+        return (width / _F32(2)).astype(_F32), (height / _F32(2)).astype(_F32)
+
+
+def specs_from(params: Params) -> list[D2LSpec]:
+    """One :class:`D2LSpec` per feature map in ``params["feature_maps"]``."""
+    maps = list(params["feature_maps"])
+    if not maps:
+        raise AnchorError("feature maps: give at least one (rows x cols)")
+    sizes = per_level(params, "sizes", len(maps))
+    ratios = per_level(params, "ratios", len(maps))
+    torch = bool(params.get("torch") or False)
+    out = []
+    for index, (fm, s, r) in enumerate(zip(maps, sizes, ratios, strict=True)):
+        where = f" (level {index})" if len(maps) > 1 else ""
+        _check("sizes", tuple(s), where, "a size is a fraction of the image height")
+        _check("ratios", tuple(r), where, "a ratio is width / height")
+        out.append(D2LSpec(tuple(s), tuple(r), tuple(fm), torch=torch))
+    return out
+
+
+def generate(params: Params) -> list[Level]:
+    """Every level's anchors, normalized xyxy float32, in ``multibox_prior`` order."""
+    out = []
+    for spec in specs_from(params):
+        cy, cx = spec.centers()
+        pairs = [{"size": s, "ratio": r} for s, r in spec.slot_pairs()]
+        out.append(
+            Level(
+                feature_map=spec.feature_map,
+                stride=spec.step_yx,
+                center0=(float(cx[0]), float(cy[0])),
+                shapes=shapes_from_cell(mxnet.cell_anchors(spec, 0, 0), pairs),
+                anchors=mxnet.anchors(spec),
+            )
+        )
+    return out
+
+
+def _check(name: str, values: tuple[float, ...], where: str, meaning: str) -> None:
+    option = f"--{name}{where}"
+    if not values:
+        raise AnchorError(f"{option}: give at least one value ({meaning})")
+    for value in values:
+        number = float(value)
+        if not (math.isfinite(number) and number > 0):
+            raise AnchorError(
+                f"{option}: {number:g} is not a positive finite number ({meaning}; "
+                "multibox_prior would make empty, flipped or NaN boxes from it)"
+            )

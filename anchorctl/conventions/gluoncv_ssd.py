@@ -1,0 +1,423 @@
+"""GluonCV ``SSDAnchorGenerator`` and ``LiteAnchorGenerator``: SSD anchors in input pixels.
+
+The rules, as the generators apply them (dmlc/gluon-cv ``gluoncv/model_zoo/ssd/anchor.py``,
+built by ``gluoncv/model_zoo/ssd/ssd.py`` from the presets in
+``gluoncv/model_zoo/ssd/presets.py``; GluonCV 0.10.5):
+
+* **Units**: pixels of the network input. Sizes and steps are pixels; the image is only read
+  for the optional clip (``im_size``).
+* **Sizes** come per layer as the pair ``(s_k, s_{k+1})``. ``SSD`` makes the pairs by zipping
+  its list of ``num_layers + 1`` sizes (SSD300 VOC: 30, 60, 111, 162, 213, 264, 315), and this
+  module accepts that list too. Inside, the pair becomes ``(s_k, sqrt(s_k * s_{k+1}))``.
+* **Ratio** ``r`` means width / height: ``w = s_k * sqrt(r)``, ``h = s_k / sqrt(r)``.
+  ``ratios[0]`` is **never read**: the generator assumes it is 1. ``ratios = (2, 1, 0.5)``
+  therefore gives the ``s_k`` square twice and no 2:1 box.
+* **Per cell**, ``len(ratios) + 1`` shapes: the ``s_k`` square, the ``sqrt(s_k * s_{k+1})``
+  square, then ``s_k`` with each of ``ratios[1:]``.
+* **Lite** (``LiteAnchorGenerator``, modelled on TF ``ssd_mobilenet_v1_coco``): the first
+  square is ``s_k / 2`` on *every* layer, then ``s_k`` with ``ratios[1:]``; layer 0 (the first
+  feature map) stops there (``len(ratios)`` shapes), every later layer appends the
+  ``sqrt(s_k * s_{k+1})`` square **last** (``len(ratios) + 1`` shapes). The class docstring
+  speaks of halving "the first anchor in the first branch"; the code (GluonCV 0.10.5, which
+  this module follows) halves it on every layer.
+* **Centres**: cell (row, col) sits at ``cx = (col + offset_x) * step``,
+  ``cy = (row + offset_y) * step``; offsets default to ``(0.5, 0.5)``, one step for x and y.
+* **Order**: index ``(row * cols + col) * k + slot``; rows outer, columns next, shapes innermost.
+  GluonCV fills an ``alloc_size`` grid (128 x 128 for the first layer, halved per layer down to
+  16 x 16) and crops its top-left ``rows x cols``; the crop holds exactly the anchors computed
+  here, so anchorctl computes the map directly (GluonCV itself only covers maps up to that
+  grid).
+* **Native output** is **centre form** ``(cx, cy, w, h)``, not corners: GluonCV computes every
+  value in float64 (Python floats and NumPy) and stores the table as float32, so each value is
+  the float64 result rounded once to float32. :func:`native` returns exactly that (it matches
+  the recorded GluonCV arrays bit for bit). :func:`generate` returns corners made from those
+  float32 values the way GluonCV's own ``BBoxCenterToCorner`` (``gluoncv/nn/bbox.py``) makes
+  them: ``x - w * 0.5``, ``x + w * 0.5`` in float32. Turning the corners back into centre form
+  in float32 is within one float32 rounding of the native values, not always bit-equal; use
+  :func:`native` for the exact centre form.
+* **Clip** (off by default; ``SSD`` never turns it on) is **not geometric**: in centre form,
+  ``cx`` and ``w`` are clamped to ``[0, W]`` and ``cy`` and ``h`` to ``[0, H]`` of the network
+  input, each on its own. A box is not cut to the image: a width is capped at ``W`` wherever
+  the box sits, and a centre inside the image stays put, so a border box keeps its centre and
+  its corners can still lie outside the image.
+* **Rounding**: none (float64, stored as float32).
+
+Where GluonCV accepts nonsense silently (a size, ratio or step that is zero, negative or not
+finite; a layer whose sizes are not a pair), this module refuses with a message naming the
+option. Where GluonCV's behaviour surprises but is well defined (``ratios[0]`` ignored, the
+centre-form clip, Lite's half-size first square) this module reproduces it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions.base import (
+    CellShape,
+    Level,
+    Option,
+    Params,
+    Rules,
+    per_level,
+)
+from anchorctl.errors import AnchorError
+from anchorctl.memory import check_fits
+
+NAME = "gluoncv-ssd"
+TITLE = "GluonCV SSDAnchorGenerator"
+
+RULES = Rules(
+    name=NAME,
+    title=TITLE,
+    units="pixels of the network input",
+    size_meaning=(
+        "per layer the pair (s_k, s_k+1) in pixels: squares of side s_k and sqrt(s_k * s_k+1); "
+        "ratio boxes use s_k (Lite: first square s_k / 2)"
+    ),
+    ratio_meaning="width / height (ratios[0] ignored, taken as 1)",
+    order=(
+        "s_k square, sqrt(s_k s_k+1) square, then s_k with each of ratios[1:]; Lite: s_k/2 "
+        "square, ratios[1:], then (not on layer 0) the sqrt(s_k s_k+1) square last"
+    ),
+    centre="((col + offset_x) * step, (row + offset_y) * step), offsets 0.5",
+    rounding="none (float64 values stored as float32)",
+    clip=(
+        "optional, off by default: in centre form cx, w clamped to [0, W] and cy, h to [0, H] "
+        "(not a geometric clip)"
+    ),
+    native_format="cxcywh",
+    sources=(
+        "dmlc/gluon-cv: gluoncv/model_zoo/ssd/anchor.py (SSDAnchorGenerator, "
+        "LiteAnchorGenerator), ssd.py, presets.py (GluonCV 0.10.5)",
+        "dmlc/gluon-cv: gluoncv/nn/bbox.py (BBoxCenterToCorner, the float32 corner form)",
+    ),
+)
+
+OPTIONS = (
+    Option(
+        "sizes",
+        "floats",
+        "S_K,S_NEXT per layer: the pair (s_k, s_k+1) in input pixels; or, once, SSD's list of "
+        "layers + 1 sizes (e.g. 30,60,111,162,213,264,315) [required: GluonCV has no default]",
+        per_level=True,
+    ),
+    Option(
+        "ratios",
+        "floats",
+        "width / height per layer; ratios[0] is ignored (taken as 1), so start with 1, e.g. "
+        "1,2,0.5 [required: GluonCV has no default]",
+        per_level=True,
+    ),
+    Option(
+        "steps",
+        "float",
+        "distance between cell centres in input pixels, one per layer (GluonCV `step`, same for "
+        "x and y; SSD300: 8,16,32,64,100,300) [required]",
+        per_level=True,
+    ),
+    Option(
+        "offsets",
+        "yx",
+        "centre offset OFFSET_Y,OFFSET_X within a step, each in [0, 1] [default: 0.5,0.5]",
+        default=(0.5, 0.5),
+    ),
+    Option(
+        "clip",
+        "flag",
+        "clamp cx, w to [0, W] and cy, h to [0, H] in centre form (needs the image size) "
+        "[default: off]",
+        default=False,
+    ),
+    Option(
+        "lite",
+        "flag",
+        "use LiteAnchorGenerator: first square s_k/2; the first feature map (layer 0) has no "
+        "sqrt(s_k s_k+1) square, later layers put it last [default: off]",
+        default=False,
+    ),
+)
+
+_F32 = np.float32
+_BYTES_PER_ANCHOR = 32  # float32 centre form plus float32 corners
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One validated generator call: layer ``index`` on a ``rows x cols`` map.
+
+    ``sizes`` is the ``(s_k, s_k+1)`` pair and ``step`` the centre spacing, in input pixels;
+    ``offsets`` is ``(offset_y, offset_x)``; ``image`` is ``(width, height)`` or ``None``.
+    """
+
+    index: int
+    feature_map: tuple[int, int]
+    sizes: tuple[float, float]
+    ratios: tuple[float, ...]
+    step: float
+    offsets: tuple[float, float]
+    clip: bool
+    lite: bool
+    image: tuple[int, int] | None
+
+    def slots(self) -> list[tuple[float, float, float, float]]:
+        """``(size, ratio, width, height)`` of each slot, in float64 as GluonCV computes them."""
+        s_k, s_next = self.sizes
+        geo = float(np.sqrt(s_k * s_next))
+        ratio_boxes = []
+        for r in self.ratios[1:]:
+            root = float(np.sqrt(r))
+            ratio_boxes.append((s_k, r, s_k * root, s_k / root))
+        if self.lite:
+            half = s_k / 2
+            out = [(half, 1.0, half, half), *ratio_boxes]
+            if self.index > 0:
+                out.append((geo, 1.0, geo, geo))
+            return out
+        return [(s_k, 1.0, s_k, s_k), (geo, 1.0, geo, geo), *ratio_boxes]
+
+    @property
+    def per_cell(self) -> int:
+        return len(self.slots())
+
+    def centres(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """``cx`` of shape ``(cols,)`` and ``cy`` of shape ``(rows,)``, float32 pixels."""
+        rows, cols = self.feature_map
+        oy, ox = self.offsets
+        cy = (np.arange(rows, dtype=np.float64) + oy) * self.step
+        cx = (np.arange(cols, dtype=np.float64) + ox) * self.step
+        return cx.astype(_F32), cy.astype(_F32)
+
+    def extents(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Unclipped widths and heights of the ``k`` slots, float32 pixels."""
+        slots = self.slots()
+        width = np.array([w for _, _, w, _ in slots], dtype=np.float64).astype(_F32)
+        height = np.array([h for _, _, _, h in slots], dtype=np.float64).astype(_F32)
+        return width, height
+
+
+def layer_specs(params: Params) -> list[LayerSpec]:
+    """One validated :class:`LayerSpec` per feature map in ``params["feature_maps"]``."""
+    maps = _feature_maps(params)
+    levels = len(maps)
+    pairs = _size_pairs(params, levels)
+    ratios = _ratios(params, levels)
+    steps = _steps(params, levels)
+    offsets = _offsets(params.get("offsets"))
+    clip = bool(params.get("clip") or False)
+    lite = bool(params.get("lite") or False)
+    image = _image_size(params.get("image_size"), clip)
+    return [
+        LayerSpec(i, fm, pair, r, st, offsets, clip, lite, image)
+        for i, (fm, pair, r, st) in enumerate(zip(maps, pairs, ratios, steps, strict=True))
+    ]
+
+
+def native_layer(spec: LayerSpec) -> npt.NDArray[np.float32]:
+    """The anchors of one layer as GluonCV outputs them: ``(rows*cols*k, 4)`` float32
+    ``(cx, cy, w, h)`` pixels, index ``(row * cols + col) * k + slot``, clipped if asked."""
+    rows, cols = spec.feature_map
+    k = spec.per_cell
+    check_fits(
+        rows * cols * k * _BYTES_PER_ANCHOR,
+        f"{rows * cols * k:,} anchors as float32",
+        "use a smaller feature map",
+    )
+    cx, cy = spec.centres()
+    width, height = spec.extents()
+    out = np.empty((rows, cols, k, 4), dtype=_F32)
+    out[..., 0] = cx[None, :, None]
+    out[..., 1] = cy[:, None, None]
+    out[..., 2] = width
+    out[..., 3] = height
+    if spec.clip:
+        assert spec.image is not None  # layer_specs demands it with clip
+        img_w, img_h = (_F32(v) for v in spec.image)
+        for column, bound in ((0, img_w), (1, img_h), (2, img_w), (3, img_h)):
+            np.clip(out[..., column], _F32(0), bound, out=out[..., column])
+    return out.reshape(-1, 4)
+
+
+def native(params: Params) -> list[npt.NDArray[np.float32]]:
+    """Every layer's anchors in GluonCV's native centre form (see :func:`native_layer`)."""
+    return [native_layer(spec) for spec in layer_specs(params)]
+
+
+def centre_to_corner(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``(N, 4)`` float32 ``(cx, cy, w, h)`` as ``(xmin, ymin, xmax, ymax)``, in float32 as
+    GluonCV's ``BBoxCenterToCorner`` computes them: ``x - w * 0.5`` and ``x + w * 0.5``."""
+    half_w = boxes[:, 2] * _F32(0.5)
+    half_h = boxes[:, 3] * _F32(0.5)
+    out = np.empty_like(boxes)
+    np.subtract(boxes[:, 0], half_w, out=out[:, 0])
+    np.subtract(boxes[:, 1], half_h, out=out[:, 1])
+    np.add(boxes[:, 0], half_w, out=out[:, 2])
+    np.add(boxes[:, 1], half_h, out=out[:, 3])
+    return out
+
+
+def corners_layer(spec: LayerSpec) -> npt.NDArray[np.float32]:
+    """The anchors of one layer as float32 xyxy pixels: :func:`native_layer` through
+    :func:`centre_to_corner` (clipped first, in centre form, when ``clip`` is on)."""
+    return centre_to_corner(native_layer(spec))
+
+
+def generate(params: Params) -> list[Level]:
+    """Every layer's anchors as float32 xyxy pixels, in GluonCV's order (see the module rules).
+
+    The corners come from the native centre form by :func:`centre_to_corner`; with ``clip``
+    the clamping happens first, in centre form, as GluonCV does it. Each level's array is
+    computed when first read (``Level.array``).
+    """
+    out = []
+    for spec in layer_specs(params):
+        cx, cy = spec.centres()
+        width, height = spec.extents()
+        shapes = tuple(
+            CellShape(slot, {"size": size, "ratio": ratio}, float(width[slot]), float(height[slot]))
+            for slot, (size, ratio, _, _) in enumerate(spec.slots())
+        )
+        out.append(
+            Level(
+                feature_map=spec.feature_map,
+                stride=(float(spec.step), float(spec.step)),
+                center0=(float(cx[0]), float(cy[0])),
+                shapes=shapes,
+                anchors=partial(corners_layer, spec),
+            )
+        )
+    return out
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def _feature_maps(params: Params) -> list[tuple[int, int]]:
+    maps = list(params.get("feature_maps") or [])
+    if not maps:
+        raise AnchorError("feature maps: give at least one ROWSxCOLS feature map")
+    out = []
+    for fm in maps:
+        rows, cols = fm
+        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
+            raise AnchorError(
+                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
+                "numbers >= 1"
+            )
+        out.append((int(rows), int(cols)))
+    return out
+
+
+def _size_pairs(params: Params, levels: int) -> list[tuple[float, float]]:
+    given = params.get("sizes")
+    if given is None:
+        raise AnchorError(
+            "--sizes is required: give the pair S_K,S_NEXT of each layer in input pixels, or "
+            "SSD's list of layers + 1 sizes (SSD300 VOC: 30,60,111,162,213,264,315)"
+        )
+    entries = [tuple(float(v) for v in entry) for entry in given]
+    if len(entries) == 1 and levels > 1 and len(entries[0]) == levels + 1:
+        flat = entries[0]  # SSD's own form: consecutive sizes zipped into pairs
+        entries = [(flat[i], flat[i + 1]) for i in range(levels)]
+    pairs = per_level({"sizes": entries}, "sizes", levels)
+    out = []
+    for index, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise AnchorError(
+                f"--sizes: layer {index} has {len(pair)} number(s); each layer takes the pair "
+                f"S_K,S_NEXT (s_k and s_k+1), or give SSD's list of {levels + 1} sizes once"
+            )
+        for value in pair:
+            if not _finite_positive(value):
+                raise AnchorError(
+                    f"--sizes: {value:g} is not a positive finite number of pixels (layer "
+                    f"{index}; GluonCV would make empty or NaN boxes from it)"
+                )
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def _ratios(params: Params, levels: int) -> list[tuple[float, ...]]:
+    if params.get("ratios") is None:
+        raise AnchorError(
+            "--ratios is required: width / height per layer, the first one ignored (taken as 1),"
+            " e.g. 1,2,0.5"
+        )
+    out = []
+    for index, entry in enumerate(per_level(params, "ratios", levels)):
+        values = tuple(float(v) for v in entry)
+        if not values:
+            raise AnchorError(
+                f"--ratios: layer {index} is empty; give at least the ignored first ratio, e.g. 1"
+            )
+        for value in values:
+            if not _finite_positive(value):
+                raise AnchorError(
+                    f"--ratios: {value:g} is not a positive finite number (a ratio is "
+                    "width / height; GluonCV would make empty or NaN boxes from it)"
+                )
+        out.append(values)
+    return out
+
+
+def _steps(params: Params, levels: int) -> list[float]:
+    if params.get("steps") is None:
+        raise AnchorError(
+            "--steps is required: the distance between cell centres of each layer in input "
+            "pixels (SSD300: 8,16,32,64,100,300)"
+        )
+    out = []
+    for value in per_level(params, "steps", levels):
+        step = float(value)
+        if not _finite_positive(step):
+            raise AnchorError(
+                f"--steps: {step:g} is not a positive finite number of pixels between cell centres"
+            )
+        out.append(step)
+    return out
+
+
+def _offsets(value: Sequence[float] | None) -> tuple[float, float]:
+    if value is None:
+        return (0.5, 0.5)
+    if len(value) != 2:
+        raise AnchorError(
+            f"--offsets: give two numbers OFFSET_Y,OFFSET_X (GluonCV's (h, w)), not {len(value)}"
+        )
+    oy, ox = (float(v) for v in value)
+    for name, v in (("offset_y", oy), ("offset_x", ox)):
+        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise AnchorError(
+                f"--offsets: {name} = {v:g} must lie in [0, 1] (a fraction of a step)"
+            )
+    return (oy, ox)
+
+
+def _image_size(value: Any, clip: bool) -> tuple[int, int] | None:
+    if value is None:
+        if clip:
+            raise AnchorError(
+                "--clip needs --image-size: GluonCV clamps cx, w to [0, W] and cy, h to [0, H] "
+                "of the network input"
+            )
+        return None
+    width, height = value
+    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
+        raise AnchorError(
+            f"--image-size: {width}x{height} is not a size; give width x height in pixels"
+        )
+    return (int(width), int(height))
+
+
+def _finite_positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -1,0 +1,238 @@
+"""TensorFlow Object Detection API ``GridAnchorGenerator`` (Faster R-CNN first stage).
+
+The rules, as the generator applies them (tensorflow/models ``research/object_detection``:
+``anchor_generators/grid_anchor_generator.py`` with its ``tile_anchors``; ``utils/ops.py``
+``meshgrid``; ``protos/grid_anchor_generator.proto``; ``core/box_list.py``):
+
+* **Units**: absolute input-image pixels; the generator never sees the image size.
+* **Ratio** ``ar`` means width / height: ``height = scale / sqrt(ar) * base_h``,
+  ``width = scale * sqrt(ar) * base_w``; ``base_anchor_size`` is ``(height, width)``,
+  default ``(256, 256)``.
+* **Per cell** ``len(scales) * len(ratios)`` shapes, **ratio outer, scale inner** (the
+  scales/ratios meshgrid is flattened with scales varying fastest).
+* **Centres**: ``y = row * stride_y + offset_y``, ``x = col * stride_x + offset_x``;
+  ``anchor_stride`` default ``(16, 16)``, ``anchor_offset`` default ``(0, 0)``: the centre of
+  cell (0, 0) sits on the image's top-left corner unless an offset is given.
+* **Order**: rows outer, columns next, shapes innermost.
+* **Arithmetic**: float32 tensors throughout; corners are ``centre -+ 0.5 * size``.
+* **Rounding / clip**: none (Faster R-CNN prunes or clips anchors later, outside the
+  generator).
+* **Output**: a ``BoxList`` of ``[ymin, xmin, ymax, xmax]`` (y first), like every pair
+  parameter here (height/width, y/x).
+* Exactly **one feature map**: the generator refuses a longer list.
+
+:func:`tile_anchors` is shared with :mod:`~anchorctl.conventions.tf_ssd` and
+:mod:`~anchorctl.conventions.tf_multiscale`, which build on it as TensorFlow does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules
+from anchorctl.errors import AnchorError
+from anchorctl.memory import check_fits
+
+NAME = "tf-grid"
+TITLE = "TF GridAnchorGenerator"
+
+RULES = Rules(
+    name=NAME,
+    title=TITLE,
+    units="image pixels",
+    size_meaning="scale times base_anchor_size (height, width), pixels",
+    ratio_meaning="width / height",
+    order="ratio outer, scale inner: (r0,s0), (r0,s1), ..., (r1,s0), ...",
+    centre="(col * stride_x + offset_x, row * stride_y + offset_y), offset 0: top-left corner",
+    rounding="none (float32)",
+    clip="none",
+    native_format="yxyx",
+    sources=(
+        "tensorflow/models: research/object_detection/anchor_generators/"
+        "grid_anchor_generator.py, utils/ops.py (meshgrid), protos/grid_anchor_generator.proto",
+    ),
+)
+
+OPTIONS = (
+    Option(
+        "scales", "floats", "scales of base_anchor_size [default: 0.5,1,2]", default=(0.5, 1.0, 2.0)
+    ),
+    Option(
+        "ratios",
+        "floats",
+        "aspect_ratios, width / height [default: 0.5,1,2]",
+        default=(0.5, 1.0, 2.0),
+    ),
+    Option(
+        "base_anchor_size",
+        "yx",
+        "base anchor HEIGHT,WIDTH in pixels [default: 256,256]",
+        default=(256.0, 256.0),
+    ),
+    Option(
+        "anchor_stride",
+        "yx",
+        "centre spacing STRIDE_Y,STRIDE_X in pixels [default: 16,16]",
+        default=(16.0, 16.0),
+    ),
+    Option(
+        "anchor_offset",
+        "yx",
+        "centre of cell (0,0) OFFSET_Y,OFFSET_X in pixels [default: 0,0]",
+        default=(0.0, 0.0),
+    ),
+)
+
+_F32 = np.float32
+F32Array = npt.NDArray[np.float32]
+
+
+def box_sizes(
+    scales: F32Array, ratios: F32Array, base_h: np.float32, base_w: np.float32
+) -> tuple[F32Array, F32Array]:
+    """``(heights, widths)`` of paired ``scales``/``ratios`` (float32), as ``tile_anchors``."""
+    root = np.sqrt(ratios)
+    heights = (scales / root * base_h).astype(_F32)
+    widths = (scales * root * base_w).astype(_F32)
+    return heights, widths
+
+
+def tile_anchors(
+    grid: tuple[int, int],
+    heights: F32Array,
+    widths: F32Array,
+    stride: tuple[np.float32, np.float32],
+    offset: tuple[np.float32, np.float32],
+) -> F32Array:
+    """``(rows*cols*k, 4)`` float32 xyxy: every shape at every centre, rows outer.
+
+    Centres are ``arange * stride + offset`` in float32; corners ``centre -+ 0.5 * size``.
+    """
+    rows, cols = grid
+    check_fits(
+        rows * cols * len(heights) * 16,
+        f"{rows * cols * len(heights):,} anchors as float32",
+        "use a smaller feature map",
+    )
+    cy = (np.arange(rows, dtype=_F32) * stride[0] + offset[0]).astype(_F32)
+    cx = (np.arange(cols, dtype=_F32) * stride[1] + offset[1]).astype(_F32)
+    half_h = _F32(0.5) * heights
+    half_w = _F32(0.5) * widths
+    out = np.empty((rows, cols, len(heights), 4), dtype=_F32)
+    out[..., 0] = (cx[:, None] - half_w)[None]
+    out[..., 1] = (cy[:, None] - half_h)[:, None]
+    out[..., 2] = (cx[:, None] + half_w)[None]
+    out[..., 3] = (cy[:, None] + half_h)[:, None]
+    return out.reshape(-1, 4)
+
+
+def ratio_major(
+    scales: Sequence[float], ratios: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """The (scale, ratio) pairs of ``ops.meshgrid(scales, ratios)`` flattened: scale fastest."""
+    return [s for _ in ratios for s in scales], [r for r in ratios for _ in scales]
+
+
+def shapes(
+    params: Sequence[dict[str, float]], heights: F32Array, widths: F32Array
+) -> tuple[CellShape, ...]:
+    """Per-cell shapes from the float32 extents (the unclipped nominal sizes)."""
+    return tuple(
+        CellShape(slot, p, float(widths[slot]), float(heights[slot]))
+        for slot, p in enumerate(params)
+    )
+
+
+def generate(params: Params) -> list[Level]:
+    """The one feature map's anchors, pixel xyxy float32, in GridAnchorGenerator order."""
+    maps = list(params["feature_maps"])
+    if len(maps) != 1:
+        raise AnchorError(
+            f"tf-grid: GridAnchorGenerator takes exactly one feature map, {len(maps)} given; "
+            "use tf-multiscale or tf-ssd for several levels"
+        )
+    grid = feature_map(maps[0])
+    scales = positive_list(params, "scales", (0.5, 1.0, 2.0), "a scale multiplies base_anchor_size")
+    ratios = positive_list(params, "ratios", (0.5, 1.0, 2.0), "an aspect ratio is width / height")
+    base = positive_pair(params, "base_anchor_size", (256.0, 256.0), "pixels, height,width")
+    stride = positive_pair(params, "anchor_stride", (16.0, 16.0), "pixels, y,x")
+    offset = finite_pair(params, "anchor_offset", (0.0, 0.0))
+    for value in offset:
+        if value < 0:
+            raise AnchorError(
+                f"--anchor-offset: {value:g} is negative; it is the centre of cell (0,0) in "
+                "pixels from the top-left corner"
+            )
+    pair_s, pair_r = ratio_major(scales, ratios)
+    heights, widths = box_sizes(
+        np.array(pair_s, dtype=_F32), np.array(pair_r, dtype=_F32), _F32(base[0]), _F32(base[1])
+    )
+    stride32 = (_F32(stride[0]), _F32(stride[1]))
+    offset32 = (_F32(offset[0]), _F32(offset[1]))
+    labels = [{"scale": s, "ratio": r} for s, r in zip(pair_s, pair_r, strict=True)]
+    return [
+        Level(
+            feature_map=grid,
+            stride=(float(stride32[0]), float(stride32[1])),
+            center0=(float(offset32[1]), float(offset32[0])),
+            shapes=shapes(labels, heights, widths),
+            anchors=tile_anchors(grid, heights, widths, stride32, offset32),
+        )
+    ]
+
+
+# Validation shared by the TF conventions.
+
+
+def option_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def feature_map(fm: Any) -> tuple[int, int]:
+    rows, cols = fm
+    if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
+        raise AnchorError(f"feature map {rows}x{cols}: rows and cols must be whole numbers >= 1")
+    return int(rows), int(cols)
+
+
+def positive_list(
+    params: Params, name: str, default: Sequence[float], meaning: str
+) -> tuple[float, ...]:
+    value = params.get(name)
+    values = tuple(float(v) for v in (default if value is None else value))
+    if not values:
+        raise AnchorError(f"{option_flag(name)}: give at least one value ({meaning})")
+    for number in values:
+        if not (math.isfinite(number) and number > 0):
+            raise AnchorError(
+                f"{option_flag(name)}: {number:g} is not a positive finite number ({meaning})"
+            )
+    return values
+
+
+def finite_pair(params: Params, name: str, default: tuple[float, float]) -> tuple[float, float]:
+    value = params.get(name)
+    y, x = (float(v) for v in (default if value is None else value))
+    for number in (y, x):
+        if not math.isfinite(number):
+            raise AnchorError(f"{option_flag(name)}: {number:g} is not a finite number")
+    return y, x
+
+
+def positive_pair(
+    params: Params, name: str, default: tuple[float, float], meaning: str
+) -> tuple[float, float]:
+    y, x = finite_pair(params, name, default)
+    for number in (y, x):
+        if number <= 0:
+            raise AnchorError(f"{option_flag(name)}: {number:g} must be greater than 0 ({meaning})")
+    return y, x
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

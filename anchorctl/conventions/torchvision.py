@@ -1,0 +1,251 @@
+"""torchvision ``AnchorGenerator``: Faster R-CNN and RetinaNet anchors in input pixels.
+
+The rules, as ``AnchorGenerator`` applies them (pytorch/vision:
+``torchvision/models/detection/anchor_utils.py``; model settings in ``faster_rcnn.py`` and
+``retinanet.py``; recorded from torchvision 0.29.1):
+
+* **Units**: pixels of the (padded) input batch tensor.
+* **Size** ``s`` is the side of the square of the same area: every shape has ``w * h = s^2``
+  before rounding. ``sizes`` holds one tuple per feature map.
+* **Ratio** ``r`` (torchvision's ``aspect_ratios``) means **height / width**:
+  ``h = s * sqrt(r)``, ``w = s / sqrt(r)``, so ``r = 0.5`` is a wide box and ``r = 2`` a tall
+  one (the opposite of the SSD family's width / height).
+* **Per cell**, ``k = len(sizes) * len(ratios)`` shapes, **ratio-major**: for each ratio, every
+  size (``slot = ratio_index * len(sizes) + size_index``).
+* **Rounding**: the zero-centred cell anchors ``(-w/2, -h/2, w/2, h/2)`` are rounded to whole
+  pixels, half to even (``torch.round``); size 32 ratio 0.5 gives ``(-23, -11, 23, 11)``, a
+  46 x 22 box, and size 101 ratio 1 gives half extent 50.5 -> 50, a 100 x 100 box.
+* **Centres** sit on the **top-left corner of each cell**: cell (row, col) is shifted by
+  ``(col * stride_x, row * stride_y)``; there is no offset option (pytorch/vision#1765,
+  #7473, where the answer is that Faster R-CNN and RetinaNet do the same and accuracy is
+  unaffected).
+* **Strides** are derived, per axis, as ``image_size // feature_map`` (integer floor of the
+  padded input height / rows and width / cols); the last FPN level of an 800 x 1216 input
+  (13 x 19 map) thus has stride 61 vertically and 64 horizontally. ``--strides`` overrides
+  the derivation (torchvision has no such option; it is here to study one level alone).
+* **Order**: index ``(row * cols + col) * k + slot``; levels concatenated in order.
+* **Output**: ``(sum K*k, 4)`` float32 ``(x1, y1, x2, y2)`` in pixels; integer shifts plus
+  rounded cell anchors, so every coordinate is a whole number. No clipping.
+
+Sources: pytorch/vision ``torchvision/models/detection/anchor_utils.py`` (``AnchorGenerator``:
+``generate_anchors``, ``grid_anchors``, ``forward``), ``faster_rcnn.py`` (sizes
+``((32,), (64,), (128,), (256,), (512,))`` with ratios ``(0.5, 1, 2)`` on P2-P6),
+``retinanet.py`` (sizes ``int(x * 2**(i/3))``, truncated); issues pytorch/vision#1765,
+#7473 (corner centres), #4728 (why ``sqrt``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions.base import (
+    Level,
+    Option,
+    Params,
+    Rules,
+    per_level,
+    shapes_from_cell,
+)
+from anchorctl.errors import AnchorError
+from anchorctl.memory import check_fits
+
+NAME = "torchvision"
+
+RULES = Rules(
+    name=NAME,
+    title="torchvision AnchorGenerator",
+    units="pixels",
+    size_meaning="side of the equal-area square (w * h = size^2), pixels",
+    ratio_meaning="height / width",
+    order="ratio-major: for each ratio, every size",
+    centre="top-left corner of the cell: (col * stride_x, row * stride_y), no offset",
+    rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even",
+    clip="none",
+    native_format="xyxy",
+    sources=(
+        "pytorch/vision: torchvision/models/detection/anchor_utils.py (AnchorGenerator; "
+        "torchvision 0.29.1)",
+        "pytorch/vision: torchvision/models/detection/faster_rcnn.py, retinanet.py",
+        "pytorch/vision#1765, #7473 (centres on the cell corner), #4728 (sqrt keeps the area)",
+    ),
+)
+
+OPTIONS = (
+    Option(
+        "sizes",
+        "floats",
+        "anchor sizes in pixels, the side of the equal-area square (w * h = size^2) "
+        "[torchvision default: 128,256,512]",
+        per_level=True,
+        default=[(128.0, 256.0, 512.0)],
+    ),
+    Option(
+        "ratios",
+        "floats",
+        "torchvision's aspect_ratios = height / width (0.5 is wide, 2 is tall) "
+        "[torchvision default: 0.5,1,2]",
+        per_level=True,
+        default=[(0.5, 1.0, 2.0)],
+    ),
+    Option(
+        "strides",
+        "yx",
+        "centre spacing STRIDE_Y,STRIDE_X in whole pixels [default: image height // rows, "
+        "image width // cols, as torchvision derives them; needs --image-size]",
+        per_level=True,
+    ),
+)
+
+_F32 = np.float32
+_BYTES_PER_ANCHOR = 16  # four float32 coordinates
+
+
+def base_anchors(sizes: Sequence[float], ratios: Sequence[float]) -> npt.NDArray[np.float32]:
+    """The ``(len(ratios) * len(sizes), 4)`` zero-centred cell anchors, ratio-major, rounded.
+
+    float32 in torchvision's order: ``h_ratio = sqrt(r)``, ``w_ratio = 1 / h_ratio``,
+    ``w = w_ratio * size``, ``h = h_ratio * size``, ``(-w, -h, w, h) / 2``, round half to even.
+    """
+    scales = np.asarray(sizes, dtype=_F32)
+    h_ratios = np.sqrt(np.asarray(ratios, dtype=_F32))
+    w_ratios = _F32(1) / h_ratios
+    ws = (w_ratios[:, None] * scales[None, :]).reshape(-1)
+    hs = (h_ratios[:, None] * scales[None, :]).reshape(-1)
+    half = np.stack([-ws, -hs, ws, hs], axis=1) / _F32(2)
+    return np.round(half).astype(_F32)
+
+
+def grid_anchors(
+    feature_map: tuple[int, int], stride: tuple[int, int], base: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Every anchor of one level: ``(rows*cols*k, 4)`` float32, index ``(row*cols+col)*k+slot``.
+
+    Integer shifts ``(col * stride_x, row * stride_y)`` (exact in float32 below 2**24) plus the
+    rounded cell anchors; computed straight into the output array.
+    """
+    rows, cols = feature_map
+    k = len(base)
+    count = rows * cols * k
+    check_fits(
+        count * _BYTES_PER_ANCHOR,
+        f"{count:,} anchors as float32",
+        "use a smaller feature map or fewer sizes and ratios",
+    )
+    shift_x = (np.arange(cols, dtype=np.int64) * stride[1]).astype(_F32)
+    shift_y = (np.arange(rows, dtype=np.int64) * stride[0]).astype(_F32)
+    out = np.empty((rows, cols, k, 4), dtype=_F32)
+    for coord, shifts, axis in ((0, shift_x, 1), (1, shift_y, 0), (2, shift_x, 1), (3, shift_y, 0)):
+        view = shifts[None, :, None] if axis == 1 else shifts[:, None, None]
+        np.add(view, base[None, None, :, coord], out=out[..., coord])
+    return out.reshape(-1, 4)
+
+
+def strides_for(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``(stride_y, stride_x)`` per level: ``--strides`` if given, else image // feature map."""
+    given = params.get("strides")
+    if given is not None:
+        out = []
+        for value in per_level(params, "strides", len(maps)):
+            sy, sx = (float(v) for v in value)
+            for v in (sy, sx):
+                if not (math.isfinite(v) and v > 0 and v.is_integer()):
+                    raise AnchorError(
+                        f"--strides: {v:g} is not a whole number of pixels >= 1 (torchvision "
+                        "strides are image_size // feature_map, always whole pixels)"
+                    )
+            out.append((int(sy), int(sx)))
+        return out
+    image = params.get("image_size")
+    if image is None:
+        raise AnchorError(
+            "--image-size is required: torchvision derives each stride as image size // "
+            "feature map (or give --strides STRIDE_Y,STRIDE_X)"
+        )
+    width, height = _image_size(image)
+    out = []
+    for rows, cols in maps:
+        sy, sx = height // rows, width // cols
+        if sy < 1 or sx < 1:
+            raise AnchorError(
+                f"--image-size: {width}x{height} is smaller than the {rows}x{cols} feature map, "
+                "so image // feature map gives stride 0 (every anchor on one point); give the "
+                "input image size WxH in pixels"
+            )
+        out.append((sy, sx))
+    return out
+
+
+def generate(params: Params) -> list[Level]:
+    """Every level's anchors in pixels, xyxy, in torchvision order (see the module rules)."""
+    maps = _feature_maps(params)
+    defaults = {o.name: o.default for o in OPTIONS}
+    sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
+    ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
+    strides = strides_for(params, maps)
+    levels = []
+    for fm, level_sizes, level_ratios, stride in zip(maps, sizes, ratios, strides, strict=True):
+        s = _positive("sizes", level_sizes, "a size is the side of the equal-area square, pixels")
+        r = _positive("ratios", level_ratios, "aspect_ratios = height / width")
+        base = base_anchors(s, r)
+        pairs = [{"size": size, "ratio": ratio} for ratio in r for size in s]
+        levels.append(
+            Level(
+                feature_map=fm,
+                stride=(float(stride[0]), float(stride[1])),
+                center0=(0.0, 0.0),
+                shapes=shapes_from_cell(base, pairs),
+                anchors=grid_anchors(fm, stride, base),
+            )
+        )
+    return levels
+
+
+def _feature_maps(params: Params) -> list[tuple[int, int]]:
+    maps = []
+    for fm in params["feature_maps"]:
+        rows, cols = fm
+        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
+            raise AnchorError(
+                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
+                "numbers >= 1"
+            )
+        maps.append((int(rows), int(cols)))
+    if not maps:
+        raise AnchorError("feature maps: give at least one ROWSxCOLS")
+    return maps
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    width, height = image
+    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
+        raise AnchorError(
+            f"--image-size: {width}x{height} is not WxH in whole pixels >= 1 (torchvision "
+            "reads it from the padded input tensor's shape)"
+        )
+    return int(width), int(height)
+
+
+def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if not out:
+        raise AnchorError(f"--{name}: give at least one value ({meaning})")
+    for value in out:
+        if not (math.isfinite(value) and value > 0):
+            raise AnchorError(
+                f"--{name}: {value:g} is not a positive finite number ({meaning}; torchvision "
+                "would silently make empty, mirrored or NaN boxes from it)"
+            )
+    return out
+
+
+def _is_int(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, float) and value.is_integer()

@@ -1,0 +1,295 @@
+"""YOLO (darknet YOLOv3, ultralytics YOLOv5): explicit ``(w, h)`` anchors per level, in pixels.
+
+YOLO has no anchor *generator*: each detection layer holds a short list of anchor shapes and
+decodes its predictions around them. This module draws those shapes where a prediction with
+zero logits lands. The rules (pjreddie/darknet ``cfg/yolov3.cfg``, ``src/yolo_layer.c``;
+ultralytics/yolov5 ``models/yolov5s.yaml``, ``models/yolo.py`` (``Detect``)):
+
+* **Units**: pixels of the network input. ``--anchors`` are ``(w, h)`` pairs per level
+  (``kind whs``: ``10x13,16x30,33x23``) - there is no size or ratio. darknet YOLOv3 and
+  YOLOv5 YAML anchors are input pixels; YOLOv2 ``[region]`` anchors and the ``Detect.anchors``
+  stored in a YOLOv5 checkpoint are **grid cells** (pixels / stride;
+  ultralytics/yolov5#447): give ``--grid-units`` and they are multiplied by the level's stride.
+* **Default anchors**: the COCO k-means set shared by darknet YOLOv3 and YOLOv5, by stride:
+  8: 10x13, 16x30, 33x23; 16: 30x61, 62x45, 59x119; 32: 116x90, 156x198, 373x326. YOLOv5
+  lists P3 (stride 8) first; darknet lists the stride-32 layer first (``mask = 6,7,8``).
+* **Per cell**: the level's anchors in the order listed (``k = len(anchors)``).
+* **Centres**: ``((col + 0.5) * stride, (row + 0.5) * stride)``: where darknet's
+  ``(col + sigmoid(tx)) / W`` and YOLOv5's ``(2 * sigmoid(t) - 0.5 + col) * stride`` put a box
+  whose logits are zero. The box is then ``w x h`` (darknet ``exp(0) * anchor``, YOLOv5
+  ``(2 * sigmoid(0))^2 * anchor``).
+* **Strides**: one per level, the same on both axes; maps are exactly ``input / stride``.
+  Without ``--strides``: derived from ``--image-size`` as the power of two with
+  ``ceil(image / stride) = feature map``, or, on three maps, 8, 16 and 32 for the largest,
+  middle and smallest map (so both YOLOv5's P3-first and darknet's P5-first order work).
+* **Order here**: cell-major like every other convention, index
+  ``(row * cols + col) * k + slot``. **The prediction tensors are anchor-major**: YOLOv5's
+  ``(batch, k, rows, cols, outputs)`` per level (P3, P4, P5) and darknet's anchor, then entry,
+  then row-major cells; :func:`anchor_major` reorders one level's anchors into that layout,
+  index ``(slot * rows + row) * cols + col``.
+* **Output**: float32 ``(x1, y1, x2, y2)`` = ``(cx -+ w/2, cy -+ h/2)``; YOLO's own form is
+  centre ``(x, y, w, h)`` (native format ``cxcywh``). No rounding, no clipping.
+* **Totals** with 3 anchors per cell on strides 8, 16, 32: 416 -> 10647, 608 -> 22743,
+  640 -> 25200.
+
+Everything is float32 as in both frameworks; with whole-pixel (or power-of-two grid-unit)
+anchors and power-of-two strides every coordinate is exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from anchorctl.conventions.base import (
+    Level,
+    Option,
+    Params,
+    Rules,
+    per_level,
+    shapes_from_cell,
+)
+from anchorctl.errors import AnchorError
+from anchorctl.memory import check_fits
+
+NAME = "yolo"
+
+RULES = Rules(
+    name=NAME,
+    title="YOLO anchors (darknet YOLOv3 / YOLOv5)",
+    units="pixels",
+    size_meaning="none: each anchor is an explicit (w, h) pair in input pixels",
+    ratio_meaning="none (explicit w x h)",
+    order="as listed per level; cell-major here, anchor-major in the prediction tensors",
+    centre="((col + 0.5) * stride, (row + 0.5) * stride), where zero logits decode",
+    rounding="none (float32)",
+    clip="none",
+    native_format="cxcywh",
+    sources=(
+        "pjreddie/darknet: cfg/yolov3.cfg, cfg/yolov3-tiny.cfg, src/yolo_layer.c",
+        "ultralytics/yolov5: models/yolov5s.yaml, models/yolo.py (Detect)",
+        "ultralytics/yolov5#447 (checkpoint anchors in grid units)",
+    ),
+)
+
+COCO_ANCHORS: dict[int, tuple[tuple[float, float], ...]] = {
+    8: ((10.0, 13.0), (16.0, 30.0), (33.0, 23.0)),
+    16: ((30.0, 61.0), (62.0, 45.0), (59.0, 119.0)),
+    32: ((116.0, 90.0), (156.0, 198.0), (373.0, 326.0)),
+}
+
+OPTIONS = (
+    Option(
+        "anchors",
+        "whs",
+        "anchor shapes per level as WxH pairs in input pixels, e.g. 10x13,16x30,33x23 "
+        "[default: the darknet/YOLOv5 COCO anchors of the level's stride 8, 16 or 32]",
+        per_level=True,
+    ),
+    Option(
+        "strides",
+        "yx",
+        "stride of each level in pixels, the same on both axes [default: from --image-size; "
+        "on three maps 8,16,32 from the largest map to the smallest]",
+        per_level=True,
+    ),
+    Option(
+        "grid_units",
+        "flag",
+        "--anchors are in grid cells (YOLOv2 [region], YOLOv5 checkpoint Detect.anchors): "
+        "multiply by the stride",
+        default=False,
+    ),
+)
+
+_F32 = np.float32
+
+
+def level_anchors(
+    feature_map: tuple[int, int], stride: float, wh: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """One level's anchors: ``(rows*cols*k, 4)`` float32 xyxy, index ``(row*cols+col)*k+slot``.
+
+    ``wh`` is ``(k, 2)`` float32 pixels; centres ``(i + 0.5) * stride`` in float32.
+    """
+    rows, cols = feature_map
+    k = len(wh)
+    count = rows * cols * k
+    check_fits(
+        count * 16, f"{count:,} anchors as float32", "use a smaller feature map or fewer anchors"
+    )
+    s = _F32(stride)
+    cx = (np.arange(cols, dtype=_F32) + _F32(0.5)) * s
+    cy = (np.arange(rows, dtype=_F32) + _F32(0.5)) * s
+    half_w, half_h = wh[:, 0] / _F32(2), wh[:, 1] / _F32(2)
+    out = np.empty((rows, cols, k, 4), dtype=_F32)
+    np.subtract(cx[None, :, None], half_w[None, None, :], out=out[..., 0])
+    np.subtract(cy[:, None, None], half_h[None, None, :], out=out[..., 1])
+    np.add(cx[None, :, None], half_w[None, None, :], out=out[..., 2])
+    np.add(cy[:, None, None], half_h[None, None, :], out=out[..., 3])
+    return out.reshape(-1, 4)
+
+
+def anchor_major(
+    anchors: npt.NDArray[Any], feature_map: tuple[int, int], k: int
+) -> npt.NDArray[Any]:
+    """One level's cell-major ``(rows*cols*k, C)`` rows in the prediction tensors' order.
+
+    YOLOv5 ``(k, rows, cols)`` / darknet anchor-major: output index
+    ``(slot * rows + row) * cols + col`` holds input index ``(row * cols + col) * k + slot``.
+    """
+    rows, cols = feature_map
+    if anchors.shape[0] != rows * cols * k:
+        raise AnchorError(
+            f"{anchors.shape[0]} anchors are not {rows}x{cols} cells x {k} anchors per cell"
+        )
+    width = anchors.shape[1]
+    return np.ascontiguousarray(
+        anchors.reshape(rows, cols, k, width).transpose(2, 0, 1, 3).reshape(-1, width)
+    )
+
+
+def generate(params: Params) -> list[Level]:
+    """Every level's anchors in pixels, xyxy, cell-major (see the module rules)."""
+    maps = _feature_maps(params)
+    strides = _strides(params, maps)
+    grid = bool(params.get("grid_units"))
+    if params.get("anchors") is not None:
+        given = [_pairs(p) for p in per_level(params, "anchors", len(maps))]
+    else:
+        given = []
+        for stride in strides:
+            preset = COCO_ANCHORS.get(int(stride)) if float(stride).is_integer() else None
+            if preset is None or grid:
+                raise AnchorError(
+                    f"--anchors is required: the default COCO anchors exist for strides 8, 16 "
+                    f"and 32 in pixels, not stride {stride:g}"
+                    + (" with --grid-units" if grid else "")
+                )
+            given.append(preset)
+    levels = []
+    for fm, stride, pairs in zip(maps, strides, given, strict=True):
+        wh = np.asarray(pairs, dtype=np.float64).astype(_F32)
+        if grid:
+            wh = (wh * _F32(stride)).astype(_F32)
+        anchors = level_anchors(fm, stride, wh)
+        k = len(pairs)
+        slot_params = [{"w": float(w), "h": float(h)} for w, h in wh]
+        half = _F32(0.5) * _F32(stride)
+        levels.append(
+            Level(
+                feature_map=fm,
+                stride=(float(stride), float(stride)),
+                center0=(float(half), float(half)),
+                shapes=shapes_from_cell(anchors[:k], slot_params),
+                anchors=anchors,
+            )
+        )
+    return levels
+
+
+def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
+    if params.get("strides") is not None:
+        out = []
+        for value in per_level(params, "strides", len(maps)):
+            sy, sx = _yx(value)
+            for v in (sy, sx):
+                if not (math.isfinite(v) and v > 0):
+                    raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
+            if sy != sx:
+                raise AnchorError(
+                    f"--strides: {sy:g},{sx:g} differ; a YOLO detection layer has one stride, "
+                    "the same on both axes"
+                )
+            out.append(sx)
+        return out
+    image = params.get("image_size")
+    if image is not None:
+        width, height = _image_size(image)
+        derived = []
+        for rows, cols in maps:
+            found = _power_of_two_stride(width, height, rows, cols)
+            if found is None:
+                raise AnchorError(
+                    f"--strides: no power-of-two stride turns the {width}x{height} image into "
+                    f"the {rows}x{cols} feature map (YOLO maps are input / stride); give --strides"
+                )
+            derived.append(float(found))
+        return derived
+    if len(maps) == 3:
+        by_size = sorted(range(3), key=lambda i: -maps[i][0] * maps[i][1])
+        out = [0.0, 0.0, 0.0]
+        for value, index in zip((8.0, 16.0, 32.0), by_size, strict=True):
+            out[index] = value
+        return out
+    raise AnchorError(
+        f"--strides is required on {len(maps)} feature maps (or give --image-size; three maps "
+        "default to 8, 16, 32 from the largest map to the smallest)"
+    )
+
+
+def _power_of_two_stride(width: int, height: int, rows: int, cols: int) -> int | None:
+    """The smallest ``2**k`` with ``ceil(height / 2**k) = rows``, ``ceil(width / 2**k) = cols``."""
+    for k in range(31):
+        s = 1 << k
+        if -(-height // s) == rows and -(-width // s) == cols:
+            return s
+    return None
+
+
+def _pairs(value: Sequence[Any]) -> tuple[tuple[float, float], ...]:
+    pairs = tuple((float(w), float(h)) for w, h in value)
+    if not pairs:
+        raise AnchorError("--anchors: give at least one WxH pair per level")
+    for w, h in pairs:
+        if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+            raise AnchorError(
+                f"--anchors: {w:g}x{h:g} is not a box; width and height must be positive"
+            )
+    return pairs
+
+
+def _yx(value: Any) -> tuple[float, float]:
+    """A ``yx`` option value: ``(y, x)``, or one number for both."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), float(value)
+    values = [float(v) for v in value]
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) != 2:
+        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
+    return values[0], values[1]
+
+
+def _feature_maps(params: Params) -> list[tuple[int, int]]:
+    maps = []
+    for fm in params["feature_maps"]:
+        rows, cols = fm
+        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
+            raise AnchorError(
+                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
+                "numbers >= 1"
+            )
+        maps.append((int(rows), int(cols)))
+    if not maps:
+        raise AnchorError("feature maps: give at least one ROWSxCOLS")
+    return maps
+
+
+def _image_size(image: Any) -> tuple[int, int]:
+    width, height = image
+    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
+        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
+    return int(width), int(height)
+
+
+def _is_int(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, float) and value.is_integer()
