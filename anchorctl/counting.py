@@ -5,7 +5,7 @@ This is the table nobody prints and everybody needs when "expected 8732 anchors,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from anchorctl.conventions.base import Level
@@ -33,7 +33,7 @@ def level_rows(levels: Sequence[Level]) -> list[dict[str, Any]]:
     return rows
 
 
-def arithmetic(row: dict[str, Any]) -> str:
+def arithmetic(row: Mapping[str, Any]) -> str:
     """``'38 x 38 x 4 = 5,776'`` for a level record."""
     rows, cols = row["feature_map"]
     return f"{rows} x {cols} x {row['per_cell']} = {row['count']:,}"

@@ -57,11 +57,17 @@ class View:
     image_size: ImageSize
     box_format: str = "xyxy"
     several: bool = False  # the source has more than one level: rows say which
+    preformatted: bool = False  # the levels' arrays are in box_format already (native form)
+
+    def boxes(self, block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """A block of the levels' anchors in the view's box format."""
+        return block if self.preformatted else to_format(block, self.box_format)
 
     @property
     def pixels(self) -> bool:
         """Whether to add ``*_px`` columns (a normalized convention with a known image)."""
-        return self.rules.normalized and self.image_size is not None
+        normalized = any(level.is_normalized(self.rules) for level in self.levels)
+        return normalized and self.image_size is not None
 
     @property
     def total(self) -> int:
@@ -182,7 +188,7 @@ def anchor_text_blocks(
         for block in level.iter_blocks(block_bytes):
             index = np.arange(start, start + len(block), dtype=np.int64)
             start += len(block)
-            values = to_format(block, view.box_format)
+            values = view.boxes(block)
             if scale is not None:
                 values = np.concatenate([values, values * scale], axis=1)
             yield position, index, values.astype(str)
@@ -240,5 +246,5 @@ def write_npy(out: IO[bytes], view: View) -> None:
     )
     for level in view.levels:
         for block in level.iter_blocks():
-            data = to_format(block, view.box_format).astype("<f4", copy=False)
+            data = view.boxes(block).astype("<f4", copy=False)
             out.write(np.ascontiguousarray(data).data)  # the buffer itself, no copy

@@ -5,18 +5,19 @@ Only the ``table`` format imports this module (and so rich); CSV, JSON and NPY n
 
 from __future__ import annotations
 
-from typing import IO
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from anchorctl.conventions.base import Level
+from anchorctl.counting import arithmetic, level_rows
 from anchorctl.output import (
     View,
     anchor_columns,
     anchor_text_blocks,
     cell_of,
-    cell_text,
     shape_rows,
 )
 from anchorctl.output import shape_columns as _shape_columns
@@ -47,19 +48,43 @@ def console(out: IO[str]) -> Console:
     return Console(file=out, highlight=False, width=None if out.isatty() else 160)
 
 
-def print_shapes(out: IO[str], view: View) -> None:
-    """The per-cell table of each level, with a line of arithmetic under each."""
+def level_table(rows: Sequence[Mapping[str, Any]]) -> Table:
+    """Level, feature map, stride, per cell, rows x cols x per cell, first index, total so far
+    (``rows`` as :func:`anchorctl.counting.level_rows` makes them)."""
+    table = Table(header_style="bold magenta")
+    for name in ("level", "feature map", "stride", "per cell", "rows x cols x per cell",
+                 "first index", "total so far"):  # fmt: skip
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        sx, sy = row["stride"]
+        table.add_row(
+            str(row["level"]),
+            f"{row['feature_map'][0]} x {row['feature_map'][1]}",
+            f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}",
+            str(row["per_cell"]),
+            arithmetic(row),
+            f"{row['first_index']:,}",
+            f"{row['running_total']:,}",
+        )
+    return table
+
+
+def print_shapes(out: IO[str], view: View, all_levels: Sequence[Level] = ()) -> None:
+    """The per-cell table of each level, with a line of arithmetic under each; for a source
+    with several levels (``all_levels``), the per-level table first."""
     con = console(out)
     single = len(view.levels) == 1
     if not single:
         con.print(title(view, None), style="bold cyan", soft_wrap=True)
+    if len(all_levels) > 1:
+        con.print(level_table(level_rows(all_levels)))
     for position, level in enumerate(view.levels):
         columns = _shape_columns(view, level)
         table = Table(header_style="bold magenta")
         for name in columns:
             table.add_column(name, justify="right")
         for record in shape_rows(view, level):
-            table.add_row(*(cell_text(record[c]) for c in columns))
+            table.add_row(*(_cell(record[c]) for c in columns))
         rows, cols = level.feature_map
         if single:
             con.print(title(view, level), style="bold cyan", soft_wrap=True)
@@ -104,3 +129,10 @@ def print_anchors(out: IO[str], view: View, max_rows: int) -> int:
               soft_wrap=True)  # fmt: skip
     con.print(table)
     return view.total - shown
+
+
+def _cell(value: object) -> str:
+    """A table cell: numbers to six significant digits (CSV and JSON keep every digit)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

@@ -95,3 +95,30 @@ def test_quickstart_test_line_is_what_ci_runs() -> None:
     assert "pytest" in line and "'.[test]'" in line
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "quickstart:test" in ci  # CI reads the line from here, it does not copy it
+
+
+def conventions_table() -> str:
+    """The README's conventions table, as the registry describes the conventions today."""
+    from anchorctl import conventions
+
+    rows = [
+        "| convention | framework | units | ratio = | reads |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in conventions.MODULES:
+        module = conventions.load(name)
+        rules = module.RULES
+        reads = " ".join(f"`--{o.name.replace('_', '-')}`" for o in module.OPTIONS)
+        units = "normalized" if rules.normalized else "pixels"
+        ratio = rules.ratio_meaning.split(" (")[0].split(",")[0]
+        ratio = ratio.replace("width / height", "w/h").replace("height / width", "h/w")
+        rows.append(f"| `{name}` | {rules.title} | {units} | {ratio} | {reads} |")
+    return "\n".join(rows)
+
+
+def test_readme_says_which_options_each_convention_reads() -> None:
+    match = re.search(
+        r"<!-- conventions-table -->\n(.*?)\n<!-- /conventions-table -->", README, re.S
+    )
+    assert match, "README has no conventions table"
+    assert match.group(1) == conventions_table()

@@ -96,6 +96,8 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from anchorctl.cli.compare_cmd import compare
+    from anchorctl.cli.conventions_cmd import conventions
     from anchorctl.cli.count_cmd import count
     from anchorctl.cli.draw_cmd import draw
     from anchorctl.cli.explain_cmd import explain
@@ -107,6 +109,8 @@ def _register() -> None:
     cli.add_command(explain)
     cli.add_command(count)
     cli.add_command(presets)
+    cli.add_command(conventions)
+    cli.add_command(compare)
 
 
 _register()

@@ -77,31 +77,14 @@ def _image_size(source: Source) -> list[int] | None:
 
 
 def _print_table(source: Source, rows: list[dict[str, Any]], total: int) -> None:
-    from rich.table import Table
+    from anchorctl.tables import console, level_table
 
-    from anchorctl.counting import arithmetic
-    from anchorctl.tables import console
-
-    title = source.rules.title
+    rules = source.rules
+    title = f"{rules.title} · ratio = {rules.ratio_meaning} · {rules.units}"
     if source.preset is not None:
         w, h = source.preset.input_size
         title = f"{source.preset.name} ({source.preset.framework}) · input {w} x {h} px · {title}"
-    table = Table(header_style="bold magenta")
-    for name in ("level", "feature map", "stride", "per cell", "rows x cols x per cell",
-                 "first index", "total so far"):  # fmt: skip
-        table.add_column(name, justify="right", no_wrap=True)
-    for row in rows:
-        sx, sy = row["stride"]
-        table.add_row(
-            str(row["level"]),
-            f"{row['feature_map'][0]} x {row['feature_map'][1]}",
-            f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}",
-            str(row["per_cell"]),
-            arithmetic(row),
-            f"{row['first_index']:,}",
-            f"{row['running_total']:,}",
-        )
     con = console(sys.stdout)
     con.print(title, style="bold cyan", soft_wrap=True)
-    con.print(table)
+    con.print(level_table(rows))
     con.print(f"total: {total:,} anchors", soft_wrap=True)

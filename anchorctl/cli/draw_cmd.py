@@ -247,7 +247,7 @@ def _draw_one(
     img_w, img_h = image.size
     anchors = _source(ctx, values, (img_w, img_h))
     level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]
-    scale = _scale(anchors, (img_w, img_h))
+    scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
     try:
         boxes: list[npt.NDArray[np.float32]] = []
         slots: list[npt.NDArray[np.int32]] = []
@@ -279,11 +279,11 @@ def _draw_one(
     _save(drawn, target)
 
 
-def _scale(anchors: Source, size: tuple[int, int]) -> tuple[float, float]:
+def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float, float]:
     """Pixels of the image per unit of the convention: the image size for normalized anchors,
     the image over the network input for pixel anchors."""
     img_w, img_h = size
-    if anchors.rules.normalized:
+    if level.is_normalized(anchors.rules):
         return float(img_w), float(img_h)
     net = anchors.image_size or size
     return img_w / net[0], img_h / net[1]

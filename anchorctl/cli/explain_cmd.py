@@ -76,7 +76,7 @@ def explain(
     """
     source = from_cli(ctx, values)
     size = source.image_size
-    if size is None and source.rules.normalized:
+    if size is None and any(lv.is_normalized(source.rules) for lv in source.levels):
         raise click.UsageError(
             "explain needs the image size: give --image-size WxH or --image FILE"
         )
@@ -106,7 +106,8 @@ def explain(
         spec = specs_from(source.params)[index]
         result = explaining.explain_cell(spec, size, cell, deltas, variances)
     else:
-        scale = (float(size[0]), float(size[1])) if source.rules.normalized and size else (1.0, 1.0)
+        normalized = lv.is_normalized(source.rules)
+        scale = (float(size[0]), float(size[1])) if normalized and size else (1.0, 1.0)
         result = explaining.LevelExplanation(
             source.rules, lv, index, size, cell, scale, deltas, variances
         )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from anchorctl.cli.options import (
 from anchorctl.cli.source import Source, from_cli, source_options
 
 if TYPE_CHECKING:
+    from anchorctl.conventions.base import Level
     from anchorctl.output import View
 
 FORMATS = ("table", "csv", "tsv", "json", "jsonl", "npy")
@@ -124,7 +126,14 @@ def list_anchors(ctx: click.Context, /, **values: Any) -> None:
         return
     with _text_destination(output) as out:
         if fmt == "table":
-            _print_table(out, view, all_anchors, values["max_rows"], to_file=output is not None)
+            _print_table(
+                out,
+                view,
+                all_anchors,
+                values["max_rows"],
+                to_file=output is not None,
+                all_levels=source.levels,
+            )
             return
         from anchorctl import output as writers
 
@@ -136,6 +145,7 @@ def list_anchors(ctx: click.Context, /, **values: Any) -> None:
 
 def make_view(source: Source, level: int | None, box_format: str) -> View:
     """The levels to show (all, or ``--level N``) in the requested box format."""
+    from anchorctl import conventions
     from anchorctl.output import View
 
     firsts = []
@@ -152,24 +162,39 @@ def make_view(source: Source, level: int | None, box_format: str) -> View:
             )
         indices = [level]
     fmt = source.rules.native_format if box_format == "native" else box_format
+    levels = [source.levels[i] for i in indices]
+    native = getattr(conventions.load(source.convention), "native", None)
+    preformatted = box_format == "native" and native is not None and fmt != "xyxy"
+    if preformatted:
+        # The framework's own numbers in its own form, not a conversion of the corners.
+        assert native is not None
+        arrays = native(source.params)
+        levels = [dataclasses.replace(lv, anchors=arrays[i], blocks=None)
+                  for lv, i in zip(levels, indices, strict=True)]  # fmt: skip
     return View(
         rules=source.rules,
-        levels=[source.levels[i] for i in indices],
+        levels=levels,
         indices=indices,
         first=[firsts[i] for i in indices],
         image_size=source.image_size,
         box_format=fmt,
         several=len(source.levels) > 1,
+        preformatted=preformatted,
     )
 
 
 def _print_table(
-    out: IO[str], view: View, all_anchors: bool, max_rows: int | None, to_file: bool
+    out: IO[str],
+    view: View,
+    all_anchors: bool,
+    max_rows: int | None,
+    to_file: bool,
+    all_levels: Sequence[Level] = (),
 ) -> None:
     from anchorctl import tables
 
     if not all_anchors:
-        tables.print_shapes(out, view)
+        tables.print_shapes(out, view, all_levels if len(view.levels) > 1 else ())
         return
     if max_rows is None:
         on_screen = not to_file and out.isatty()

@@ -174,8 +174,6 @@ def parse_typed(option: Option, value: Any) -> Any:
     if option.kind == "flag":
         return bool(value)
     raw = list(value) if isinstance(value, (tuple, list)) else [value]
-    if option.name in STATIC:  # parsed by click already, one tuple per occurrence
-        return raw if option.per_level else raw[0]
     if not option.per_level and len(raw) > 1:
         raise click.BadParameter("give it once (it applies to every level)", param_hint=f"'{flag}'")
     kind_type = params.KIND_TYPES[option.kind]

@@ -113,6 +113,7 @@ class Level:
     blocks: Callable[[int], Iterator[npt.NDArray[np.float32]]] | None = field(
         default=None, repr=False
     )
+    normalized: bool | None = None  # None: as the convention's Rules say; else this level's
 
     @cached_property
     def array(self) -> npt.NDArray[np.float32]:
@@ -128,6 +129,10 @@ class Level:
         step = max(1, block_bytes // 16)
         for start in range(0, len(array), step):
             yield array[start : start + step]
+
+    def is_normalized(self, rules: Rules) -> bool:
+        """Whether this level's coordinates are fractions of the image (else pixels)."""
+        return rules.normalized if self.normalized is None else self.normalized
 
     @property
     def per_cell(self) -> int:

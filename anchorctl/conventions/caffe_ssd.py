@@ -77,6 +77,7 @@ RULES = Rules(
         "src/caffe/proto/caffe.proto (PriorBoxParameter), examples/ssd/ssd_pascal.py",
         "weiliu89/caffe#843 (int sizes), #526 (clip off), #880 (steps), PR #690 (not merged)",
     ),
+    normalized=True,
 )
 
 OPTIONS = (

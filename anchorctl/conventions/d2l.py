@@ -56,6 +56,7 @@ RULES = Rules(
         "d2l-ai/d2l-en: chapter_computer-vision/anchor.md (multibox_prior), ssd.md (d2l 1.0.3)",
         "d2l-ai/d2l-en#442, #2480; d2l-ai/d2l-zh#1190, #1314, #1329, #1357 (width factor)",
     ),
+    normalized=True,
 )
 
 OPTIONS = (

@@ -70,6 +70,7 @@ RULES = Rules(
         "tensorflow/models: research/object_detection/core/box_list_ops.py "
         "(to_normalized_coordinates), protos/multiscale_anchor_generator.proto",
     ),
+    normalized=True,
 )
 
 DEFAULT_RATIOS = (1.0, 2.0, 0.5)
@@ -181,6 +182,7 @@ def generate(params: Params) -> list[Level]:
                 center0=center0,
                 shapes=shapes(level_labels, heights, widths),
                 anchors=anchors,
+                normalized=bool(normalize),
             )
         )
     return out

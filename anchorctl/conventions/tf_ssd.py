@@ -87,6 +87,7 @@ RULES = Rules(
         "tensorflow/models: research/object_detection/builders/anchor_generator_builder.py, "
         "protos/ssd_anchor_generator.proto, samples/configs/ssd_mobilenet_v1_*.config",
     ),
+    normalized=True,
 )
 
 OPTIONS = (
