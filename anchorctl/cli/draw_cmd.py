@@ -334,6 +334,8 @@ def _save(image: Image.Image, target: Path | None) -> None:
 
         with atomic_write(target) as handle:
             render.write_image(image, handle, SUFFIX_FORMATS.get(target.suffix.lower(), "PNG"))
+        if sys.stderr.isatty():  # a person is watching: say where the picture went
+            click.echo(f"anchorctl: wrote {target}", err=True)
     except BrokenPipeError:
         raise
     except MemoryError:

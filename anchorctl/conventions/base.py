@@ -188,3 +188,33 @@ def shapes_from_cell(
         CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
         for slot, (box, p) in enumerate(zip(cell, params, strict=True))
     )
+
+
+def shift_grid(
+    shift_x: npt.NDArray[Any], shift_y: npt.NDArray[Any], base: npt.NDArray[Any]
+) -> npt.NDArray[Any]:
+    """``shifts + base`` for every cell: ``(rows*cols*k, 4)`` xyxy, index ``(row*cols+col)*k+slot``.
+
+    ``shift_x`` is ``(cols,)``, ``shift_y`` ``(rows,)`` and ``base`` the ``(k, 4)`` cell anchors,
+    all of one dtype (the framework's). Each x coordinate is ``shift_x[col] + base[slot, x]``
+    and each y coordinate ``shift_y[row] + base[slot, y]``, bit for bit as the frameworks'
+    ``shifts.view(-1, 1, 4) + base.view(1, -1, 4)``, but written row by row from one
+    precomputed row: y = ``shift_y * 1 + base_y``, x = ``shift_y * 0 + (shift_x + base_x)``
+    (adding zero and commuting an addition are exact), two contiguous passes per block.
+    """
+    dtype = base.dtype
+    rows, cols, k = len(shift_y), len(shift_x), len(base)
+    template = np.empty((cols, k, 4), dtype=dtype)
+    template[..., 0::2] = shift_x[:, None, None] + base[None, :, 0::2]  # (cols, k, 2)
+    template[..., 1::2] = base[None, :, 1::2]
+    y_mask = np.zeros((cols, k, 4), dtype=dtype)
+    y_mask[..., 1::2] = 1
+    row = template.reshape(1, -1)
+    mask = y_mask.reshape(1, -1)
+    out = np.empty((rows, cols * k * 4), dtype=dtype)
+    per_block = max(1, (1 << 22) // max(1, row.nbytes))
+    for r0 in range(0, rows, per_block):
+        block = out[r0 : r0 + per_block]
+        np.multiply(mask, shift_y[r0 : r0 + per_block, None], out=block)
+        np.add(block, row, out=block)
+    return out.reshape(-1, 4)

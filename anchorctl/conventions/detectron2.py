@@ -66,6 +66,7 @@ from anchorctl.conventions.base import (
     Rules,
     per_level,
     shapes_from_cell,
+    shift_grid,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -198,13 +199,7 @@ def grid_anchors(
     k = len(base)
     _check_fits(rows * cols * k, 4)
     shift_x, shift_y = grid_offsets(feature_map, stride, offset)
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    for coord in range(4):
-        if coord % 2 == 0:
-            np.add(shift_x[None, :, None], base[None, None, :, coord], out=out[..., coord])
-        else:
-            np.add(shift_y[:, None, None], base[None, None, :, coord], out=out[..., coord])
-    return out.reshape(-1, 4)
+    return shift_grid(shift_x.astype(_F32), shift_y.astype(_F32), base.astype(_F32, copy=False))
 
 
 def rotated_grid_anchors(

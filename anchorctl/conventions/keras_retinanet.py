@@ -50,6 +50,7 @@ from anchorctl.conventions.base import (
     Rules,
     per_level,
     shapes_from_cell,
+    shift_grid,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -153,13 +154,7 @@ def shift(
     )
     shift_x = (np.arange(cols, dtype=np.float64) + 0.5) * stride
     shift_y = (np.arange(rows, dtype=np.float64) + 0.5) * stride
-    out = np.empty((rows, cols, k, 4), dtype=np.float64)
-    for coord in range(4):
-        if coord % 2 == 0:
-            np.add(base[None, None, :, coord], shift_x[None, :, None], out=out[..., coord])
-        else:
-            np.add(base[None, None, :, coord], shift_y[:, None, None], out=out[..., coord])
-    return out.reshape(-1, 4)
+    return shift_grid(shift_x, shift_y, base.astype(np.float64, copy=False))
 
 
 def generate(params: Params) -> list[Level]:

@@ -98,6 +98,7 @@ from anchorctl.conventions.base import (
     Rules,
     per_level,
     shapes_from_cell,
+    shift_grid,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -315,13 +316,7 @@ def grid_anchors(
     )
     shift_x = np.arange(cols, dtype=_F32) * _F32(stride[0])
     shift_y = np.arange(rows, dtype=_F32) * _F32(stride[1])
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    for coord in range(4):
-        if coord % 2 == 0:
-            np.add(base[None, None, :, coord], shift_x[None, :, None], out=out[..., coord])
-        else:
-            np.add(base[None, None, :, coord], shift_y[:, None, None], out=out[..., coord])
-    return out.reshape(-1, 4)
+    return shift_grid(shift_x, shift_y, base.astype(_F32, copy=False))
 
 
 def ssd_sizes(

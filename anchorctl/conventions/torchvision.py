@@ -50,6 +50,7 @@ from anchorctl.conventions.base import (
     Rules,
     per_level,
     shapes_from_cell,
+    shift_grid,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -138,11 +139,7 @@ def grid_anchors(
     )
     shift_x = (np.arange(cols, dtype=np.int64) * stride[1]).astype(_F32)
     shift_y = (np.arange(rows, dtype=np.int64) * stride[0]).astype(_F32)
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    for coord, shifts, axis in ((0, shift_x, 1), (1, shift_y, 0), (2, shift_x, 1), (3, shift_y, 0)):
-        view = shifts[None, :, None] if axis == 1 else shifts[:, None, None]
-        np.add(view, base[None, None, :, coord], out=out[..., coord])
-    return out.reshape(-1, 4)
+    return shift_grid(shift_x, shift_y, base.astype(_F32, copy=False))
 
 
 def strides_for(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
