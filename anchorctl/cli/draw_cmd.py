@@ -103,7 +103,7 @@ def draw(
         raise click.UsageError("give only one of --cell, --every and --all-cells")
     values = {**values, "level": level}
     # The anchors as the options describe them, to check the request before any image is read.
-    probe = _source(ctx, values, None)
+    probe = _source(ctx, values, _header_size(images[0]))
     chosen_levels = _levels(probe, level)
     from anchorctl.cells import check_cells, count_cells
 
@@ -150,6 +150,17 @@ def _source(ctx: click.Context, values: dict[str, object], size: tuple[int, int]
     if values.get("image_size") is None and size is not None and values.get("preset") is None:
         values = {**values, "image_size": size}
     return from_cli(ctx, values)
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The first image's size from its header, to check the options before drawing; ``None``
+    when it cannot be read (that image's error is reported when its turn comes)."""
+    from anchorctl.imagesize import image_size
+
+    try:
+        return image_size(path)
+    except AnchorError:
+        return None
 
 
 def _levels(source: Source, level: int | None) -> list[int]:
