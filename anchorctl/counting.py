@@ -13,7 +13,8 @@ from anchorctl.conventions.base import Level
 
 def level_rows(levels: Sequence[Level]) -> list[dict[str, Any]]:
     """One record per level: ``level, feature_map, stride, per_cell, count, first_index,
-    running_total`` (``stride`` is ``[x, y]`` in the convention's units)."""
+    running_total`` (``stride`` is ``[y, x]`` in the convention's units, like
+    ``feature_map``'s ``[rows, cols]``)."""
     rows = []
     first = 0
     for index, level in enumerate(levels):
@@ -22,7 +23,7 @@ def level_rows(levels: Sequence[Level]) -> list[dict[str, Any]]:
             {
                 "level": index,
                 "feature_map": list(level.feature_map),
-                "stride": [level.stride[1], level.stride[0]],
+                "stride": [level.stride[0], level.stride[1]],
                 "per_cell": level.per_cell,
                 "count": count,
                 "first_index": first,

@@ -105,7 +105,7 @@ def level_record(view: View, position: int) -> dict[str, Any]:
     return {
         "level": view.indices[position],
         "feature_map": list(level.feature_map),
-        "stride": [level.stride[1], level.stride[0]],
+        "stride": [level.stride[0], level.stride[1]],  # [y, x], like feature_map
         "per_cell": level.per_cell,
         "count": level.count,
         "first_index": view.first[position],

@@ -77,12 +77,15 @@ def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
             f"preset {name}: {meta['framework']} resizes every input to "
             f"{default[0]}x{default[1]}; leave out --image-size"
         )
-    maps = feature_maps(meta["feature_maps"], size, int(meta.get("size_divisible", 1)))
+    divisible = int(meta.get("size_divisible", 1))
+    maps = feature_maps(meta["feature_maps"], size, divisible)
     levels = data.get("levels") or [{} for _ in maps]
     if len(levels) != len(maps):
         raise AssertionError(f"preset {name}: {len(levels)} levels but {len(maps)} feature maps")
     data["levels"] = [{"feature_map": list(fm), **lv} for fm, lv in zip(maps, levels, strict=True)]
-    data["image_size"] = list(size)
+    # The network sees the input padded up to a multiple of size_divisible (torchvision's
+    # batched tensor, YOLO's stride-32 grid): anchors and strides follow that size.
+    data["image_size"] = [math.ceil(v / divisible) * divisible for v in size]
     config = config_from_mapping(data, f"preset {name}")
     return Preset(
         name=name,

@@ -56,11 +56,11 @@ def level_table(rows: Sequence[Mapping[str, Any]]) -> Table:
                  "first index", "total so far"):  # fmt: skip
         table.add_column(name, justify="right", no_wrap=True)
     for row in rows:
-        sx, sy = row["stride"]
+        sy, sx = row["stride"]  # rows x cols order, like the feature map
         table.add_row(
             str(row["level"]),
             f"{row['feature_map'][0]} x {row['feature_map'][1]}",
-            f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}",
+            f"{sy:.4g}" if sx == sy else f"{sy:.4g} x {sx:.4g}",
             str(row["per_cell"]),
             arithmetic(row),
             f"{row['first_index']:,}",
@@ -90,7 +90,7 @@ def print_shapes(out: IO[str], view: View, all_levels: Sequence[Level] = ()) -> 
             con.print(title(view, level), style="bold cyan", soft_wrap=True)
         else:
             sx, sy = level.stride[1], level.stride[0]
-            stride = f"{sx:.4g}" if sx == sy else f"{sx:.4g} x {sy:.4g}"
+            stride = f"{sy:.4g}" if sx == sy else f"{sy:.4g} x {sx:.4g}"  # rows x cols
             con.print(
                 f"level {view.indices[position]}: feature map {rows} rows x {cols} cols, "
                 f"stride {stride}, first index {view.first[position]:,}",

@@ -155,3 +155,26 @@ def test_native_gluoncv_boxes_are_gluoncv_s_own_centre_form() -> None:
     assert table[0][3:] == ["cx", "cy", "w", "h"]
     got = np.array([r[3:] for r in table[1:]], dtype=np.float32)
     assert got.tobytes() == np.array(recorded["anchors"], dtype=np.float32).tobytes()
+
+
+def test_explain_variances_are_the_decoder_s_for_every_convention() -> None:
+    args = ("explain", "--feature-map", "16x16", "--image-size", "640x480", "--cell", "3,5",
+            "--sizes", "0.2", "--deltas", "1,1,1,1", "--format", "json")  # fmt: skip
+    default = json.loads(run(*args).stdout)
+    doubled = json.loads(run(*args, "--variances", "0.2,0.2,0.4,0.4").stdout)
+    assert doubled["variances"] == [0.2, 0.2, 0.4, 0.4]
+    before, after = default["decoded_px"][0], doubled["decoded_px"][0]
+    assert after[2] - after[0] > before[2] - before[0]  # w = aw * exp(dw * v2) grows with v2
+
+
+def test_padded_presets_use_the_padded_input_for_strides() -> None:
+    # 1333x800 is padded to 1344x800 by torchvision: level 0 is 200 x 336, stride 4 both ways.
+    data = json.loads(run("count", "--preset", "fasterrcnn-fpn", "--image-size", "1333x800",
+                          "--format", "json").stdout)  # fmt: skip
+    assert data["levels"][0]["feature_map"] == [200, 336]
+    assert data["levels"][0]["stride"] == [4.0, 4.0]
+    assert data["levels"][4]["stride"] == [800 // 13, 1344 // 21]  # [y, x] like feature_map
+    last = rows(run("list", "--preset", "fasterrcnn-fpn", "--image-size", "1333x800", "--level",
+                    "0", "--all", "--format", "csv").stdout)[-1]  # fmt: skip
+    x0, x1 = float(last[4]), float(last[6])
+    assert (x0 + x1) / 2 == 335 * 4  # torchvision's centre of the last column

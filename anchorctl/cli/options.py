@@ -106,7 +106,10 @@ class ConventionCommand(click.Command):
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if self._extra is None:
-            self._extra = convention_parameters()
+            # A command's own option of the same name wins (coverage's --input-size WxH is the
+            # network input, which is also what mmdet's SSD input_size means there).
+            own = {p.name for p in self.params}
+            self._extra = [p for p in convention_parameters() if p.name not in own]
         base = super().get_params(ctx)
         help_option = self.get_help_option(ctx)
         rest = [p for p in base if p is not help_option]
@@ -162,7 +165,10 @@ _METAVARS = {"floats": "N1,N2,...", "float": "N", "int": "N", "yx": "Y,X", "whs"
 def typed_options(ctx: click.Context, values: Mapping[str, Any]) -> dict[str, Any]:
     """The convention options the user actually typed: name -> value as click parsed it."""
     typed = {}
-    for name in (*STATIC, *convention_options()):
+    command = ctx.command
+    extra = getattr(command, "_extra", None) or []
+    names = [*STATIC, *(p.name for p in extra if p.name)]
+    for name in names:
         if name in values and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
             typed[name] = values[name]
     return typed
