@@ -346,3 +346,92 @@ def encode(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     write_image(image, buffer, fmt)
     return buffer.getvalue()
+
+
+COVERED = (40, 200, 70)  # green: the box's best anchor reaches the IoU threshold
+MISSED = (230, 40, 40)  # red: no anchor does
+
+
+def _dashed_rectangle(
+    draw: ImageDraw.ImageDraw,
+    box: Sequence[float],
+    colour: tuple[int, int, int],
+    width: int,
+    dash: int,
+) -> None:
+    """An outline of ``dash``-pixel strokes and gaps (Pillow has no dashed line)."""
+    x0, y0, x1, y1 = box
+    for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)),
+                               ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):  # fmt: skip
+        length = max(abs(bx - ax), abs(by - ay))
+        steps = max(1, int(length // (2 * dash)) + 1)
+        for i in range(steps):
+            t0 = min(1.0, (2 * i * dash) / length) if length else 0.0
+            t1 = min(1.0, ((2 * i + 1) * dash) / length) if length else 1.0
+            if t0 >= 1.0:
+                break
+            draw.line(
+                [
+                    (ax + (bx - ax) * t0, ay + (by - ay) * t0),
+                    (ax + (bx - ax) * t1, ay + (by - ay) * t1),
+                ],
+                fill=colour,
+                width=width,
+            )
+
+
+def draw_ground_truth(
+    image: Image.Image,
+    boxes: npt.NDArray[np.floating],
+    best: npt.NDArray[np.floating],
+    ious: npt.NDArray[np.floating],
+    threshold: float,
+) -> Image.Image:
+    """A copy of ``image`` with ground-truth ``boxes`` ``(N, 4)`` pixels coloured by coverage.
+
+    Each box is green when its best anchor's IoU (``ious`` ``(N,)``) reaches ``threshold``,
+    red otherwise; its best anchor ``best`` ``(N, 4)`` is drawn dashed in the same colour. A
+    panel in the bottom-left corner lists the boxes with their IoUs.
+    """
+    canvas = image.convert("RGB") if image.mode != "RGB" else image.copy()
+    width = line_width(canvas.size) + 1
+    draw = ImageDraw.Draw(canvas)
+    dash = max(4, 3 * width)
+    lines = []
+    for i, (box, anchor, iou) in enumerate(
+        zip(boxes.tolist(), best.tolist(), ious.tolist(), strict=True)
+    ):
+        colour = COVERED if iou >= threshold else MISSED
+        draw.rectangle(_ordered(box), outline=colour, width=width)
+        _dashed_rectangle(draw, anchor, colour, max(1, width - 1), dash)
+        mark = "covered" if iou >= threshold else "missed"
+        lines.append((colour, f"box {i}: best IoU {iou:.2f} ({mark} at {threshold:g})"))
+    if lines:
+        _draw_box_legend(canvas, lines)
+    return canvas
+
+
+def _ordered(box: Sequence[float]) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+
+def _draw_box_legend(
+    canvas: Image.Image, lines: Sequence[tuple[tuple[int, int, int], str]]
+) -> None:
+    w, h = canvas.size
+    size = max(10, min(w, h) // 45)
+    font = _font(size)
+    pad = max(2, size // 3)
+    probe = ImageDraw.Draw(canvas)
+    text_w = max(probe.textlength(text, font=font) for _, text in lines)
+    line_h = size + pad
+    panel_w = min(w, int(text_w + size + 4 * pad))
+    panel_h = min(h, int(line_h * len(lines) + 2 * pad))
+    panel = Image.new("RGBA", (panel_w, panel_h), (0, 0, 0, 170))
+    pdraw = ImageDraw.Draw(panel)
+    for i, (colour, text) in enumerate(lines):
+        y = pad + line_h * i
+        pdraw.rectangle([pad, y + 1, pad + size - 2, y + size - 1], fill=colour)
+        pdraw.text((2 * pad + size, y), text, fill=(255, 255, 255), font=font)
+    canvas.paste(panel, (0, h - panel_h), panel)

@@ -99,10 +99,13 @@ def _register() -> None:
     from anchorctl.cli.compare_cmd import compare
     from anchorctl.cli.conventions_cmd import conventions
     from anchorctl.cli.count_cmd import count
+    from anchorctl.cli.coverage_cmd import coverage
     from anchorctl.cli.draw_cmd import draw
     from anchorctl.cli.explain_cmd import explain
+    from anchorctl.cli.export_cmd import export_cmd
     from anchorctl.cli.list_cmd import list_anchors
     from anchorctl.cli.presets_cmd import presets
+    from anchorctl.cli.suggest_cmd import suggest
 
     cli.add_command(list_anchors)
     cli.add_command(draw)
@@ -111,6 +114,9 @@ def _register() -> None:
     cli.add_command(presets)
     cli.add_command(conventions)
     cli.add_command(compare)
+    cli.add_command(coverage)
+    cli.add_command(suggest)
+    cli.add_command(export_cmd)
 
 
 _register()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from rich.progress import Progress, TaskID
 
+    from anchorctl.annotations import Annotations
     from anchorctl.conventions.base import Level
 
 SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -59,6 +60,28 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 )
 @level_option
 @click.option(
+    "--boxes",
+    "boxes_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ground-truth annotations (COCO, VOC, YOLO or CSV): each box of the image is drawn "
+    "green when an anchor covers it at --iou, red when none does, with its best anchor dashed.",
+)
+@click.option(
+    "--boxes-format",
+    type=click.Choice(("coco", "voc", "yolo", "csv")),
+    default=None,
+    help="Format of --boxes. [default: from the file or folder]",
+)
+@click.option(
+    "--iou",
+    "iou_threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="With --boxes: the IoU at which a box counts as covered.",
+)
+@click.option(
     "--cell",
     "cells",
     type=params.CELL,
@@ -89,6 +112,9 @@ def draw(
     fill: bool,
     output: str | None,
     level: int | None,
+    boxes_path: Path | None,
+    boxes_format: str | None,
+    iou_threshold: float,
     **values: object,
 ) -> None:
     """Draw anchors onto IMAGE files with Pillow.
@@ -125,6 +151,17 @@ def draw(
     targets = _plan_outputs(images, output)
     _make_folder(output)
     selection = (cells, every, all_cells)
+    truth = None
+    if boxes_path is not None:
+        from anchorctl.annotations import read_annotations
+        from anchorctl.annotations.detect import resolve
+
+        kind = resolve(boxes_path, boxes_format).fmt
+        folder = images[0].parent if kind == "yolo" else None
+        truth = read_annotations(boxes_path, kind, images_dir=folder)
+        if not (cells or every or all_cells):
+            selection = ((), None, False)
+            values = {**values, "_no_cells": True}
     inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
@@ -134,7 +171,7 @@ def draw(
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, ctx, values, selection, grid, fill)
+                _draw_one(source, target, ctx, values, selection, grid, fill, truth, iou_threshold)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -248,6 +285,8 @@ def _draw_one(
     selection: tuple[tuple[tuple[int, int], ...], int | None, bool],
     grid: bool,
     fill: bool,
+    truth: Annotations | None = None,
+    iou_threshold: float = 0.5,
 ) -> None:
     import numpy as np
 
@@ -267,6 +306,8 @@ def _draw_one(
         for index in level_ids:
             lv = anchors.levels[index]
             chosen = select_cells(lv.feature_map, *selection)
+            if values.get("_no_cells"):
+                chosen = chosen[:0]
             boxes.append(cell_anchors(lv, chosen).astype(np.float32) * to_px)
             slots.append(np.tile(np.arange(lv.per_cell, dtype=np.int32), len(chosen)) + len(legend))
             prefix = f"L{index} " if len(anchors.levels) > 1 else ""
@@ -275,6 +316,8 @@ def _draw_one(
         if grid:
             grid_spec = render.Grid(*grid_lines(anchors.levels[level_ids[-1]], scale))
         all_boxes = np.concatenate(boxes)
+        if values.get("_no_cells"):
+            legend = []  # only the ground truth and its best anchors are drawn
         drawn = render.draw_anchors(
             image,
             all_boxes,
@@ -284,10 +327,44 @@ def _draw_one(
             grid_spec,
             fill,
         )
+        if truth is not None:
+            drawn = _draw_truth(drawn, source, truth, anchors, level_ids, scale, iou_threshold)
     except MemoryError:
         raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
     del image
     _save(drawn, target)
+
+
+def _draw_truth(
+    drawn: Image.Image,
+    source: Path,
+    truth: Annotations,
+    anchors: Source,
+    level_ids: list[int],
+    scale: tuple[float, float],
+    threshold: float,
+) -> Image.Image:
+    """The image's ground-truth boxes, coloured by whether an anchor covers them."""
+    import numpy as np
+
+    from anchorctl import render
+    from anchorctl.iou import best_anchor
+
+    names = [image.name for image in truth.images]
+    matches = [i for i, name in enumerate(names) if Path(name).name == source.name]
+    if not matches:
+        matches = [i for i, name in enumerate(names) if Path(name).stem == source.stem]
+    if not matches:
+        raise AnchorError(f"{source.name}: no boxes for this image in the --boxes annotations")
+    index = matches[0]
+    record = truth.images[index]
+    img_w, img_h = drawn.size
+    gt = truth.boxes[truth.image_index == index].astype(np.float64)
+    gt = gt * np.array([img_w / record.width, img_h / record.height] * 2)
+    to_px = np.array([*scale, *scale], dtype=np.float64)
+    every = np.concatenate([anchors.levels[i].array.astype(np.float64) * to_px for i in level_ids])
+    match = best_anchor(gt, every)
+    return render.draw_ground_truth(drawn, gt, every[match.best_index], match.best_iou, threshold)
 
 
 def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float, float]:
