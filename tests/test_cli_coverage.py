@@ -102,3 +102,13 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     shorter = run("coverage", str(DATA / "boxes.csv"), "--preset", "ssd300", "--resize",
                   "shorter-side")  # fmt: skip
     assert shorter.exit_code == 2 and "--shorter-side" in shorter.stderr
+
+
+def test_yolo_image_size_without_the_images(tmp_path: Path) -> None:
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.txt").write_text("0 0.5 0.5 0.25 0.5\n")
+    data = coverage_json(str(labels), "--image-size", "400x200", "--preset", "ssd300")
+    assert data["boxes"] == 1 and data["format"] == "yolo"
+    missing = run("coverage", str(labels), "--preset", "ssd300")
+    assert missing.exit_code == 1 and "\n" not in missing.stderr.strip()

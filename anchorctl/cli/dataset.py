@@ -56,6 +56,13 @@ def dataset_options(func: F) -> F:
             help="Where YOLO's images are (their headers give the image sizes).",
         ),
         click.option(
+            "--image-size",
+            "dataset_image_size",
+            type=params.IMAGE_SIZE,
+            default=None,
+            help="YOLO: the size WIDTHxHEIGHT of every image, when the images are not at hand.",
+        ),
+        click.option(
             "--strict",
             is_flag=True,
             help="Fail on the first malformed entry instead of skipping it.",
@@ -101,6 +108,7 @@ def read_dataset(
         include_crowd=values.get("include_crowd", False),
         include_difficult=values.get("include_difficult", False),
         images_dir=values.get("images_dir"),
+        image_size=values.get("dataset_image_size"),
         strict=values.get("strict", False),
         progress=progress,
     )
@@ -108,11 +116,10 @@ def read_dataset(
 
 
 def skipped_summary(ann: Annotations) -> dict[str, int]:
-    """How many entries were skipped, by reason."""
-    counts: dict[str, int] = {}
-    for item in ann.skipped:
-        counts[item.reason] = counts.get(item.reason, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    """How many entries were skipped, by kind of reason (values left out), most first."""
+    from anchorctl.annotations import count_reasons
+
+    return count_reasons(ann.skipped)
 
 
 def input_boxes(
