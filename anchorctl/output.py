@@ -39,6 +39,7 @@ COORDINATES = {
     "xyxy": ("xmin", "ymin", "xmax", "ymax"),
     "yxyx": ("ymin", "xmin", "ymax", "xmax"),
     "cxcywh": ("cx", "cy", "w", "h"),
+    "cxcywha": ("cx", "cy", "w", "h", "angle"),  # rotated boxes (Detectron2), angle in degrees
 }
 
 
@@ -211,7 +212,8 @@ def write_anchors(fmt: str, out: IO[str], view: View) -> None:
         for _, _, text in anchor_text_blocks(view):
             if not len(text):
                 continue
-            body = ",".join("\n    [" + ", ".join(t[:4]) + "]" for t in text)
+            width = len(COORDINATES[view.box_format])
+            body = ",".join("\n    [" + ", ".join(t[:width]) + "]" for t in text)
             out.write(body if first else "," + body)
             first = False
         out.write("\n  ]\n}\n")
@@ -241,8 +243,9 @@ def write_anchors(fmt: str, out: IO[str], view: View) -> None:
 
 def write_npy(out: IO[bytes], view: View) -> None:
     """Every anchor as an ``.npy`` file: ``(N, 4)`` little-endian float32, streamed in blocks."""
+    columns = len(COORDINATES[view.box_format])
     np.lib.format.write_array_header_1_0(
-        out, {"descr": "<f4", "fortran_order": False, "shape": (view.total, 4)}
+        out, {"descr": "<f4", "fortran_order": False, "shape": (view.total, columns)}
     )
     for level in view.levels:
         for block in level.iter_blocks():

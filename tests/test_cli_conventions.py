@@ -178,3 +178,23 @@ def test_padded_presets_use_the_padded_input_for_strides() -> None:
                     "0", "--all", "--format", "csv").stdout)[-1]  # fmt: skip
     x0, x1 = float(last[4]), float(last[6])
     assert (x0 + x1) / 2 == 335 * 4  # torchvision's centre of the last column
+
+
+def test_rotated_detectron2_anchors_in_their_native_form(tmp_path: Path) -> None:
+    args = ("list", "--convention", "detectron2", "--sizes", "32", "--ratios", "0.5",
+            "--strides", "8", "--angles", "45,0", "--feature-map", "1x2", "--all")  # fmt: skip
+    table = rows(run(*args, "--box-format", "native", "--format", "csv").stdout)
+    assert table[0] == ["row", "col", "slot", "cx", "cy", "w", "h", "angle"]
+    # size 32, ratio 0.5 (h/w): w = sqrt(32^2 / 0.5) = 45.25, h = 22.63; centre of cell (0, 1)
+    # at (8, 0) with Detectron2's config offset 0
+    assert [float(v) for v in table[3][3:]] == pytest.approx([8.0, 0.0, 45.254833, 22.627417, 45.0])
+    target = tmp_path / "r.npy"
+    assert run(*args, "--box-format", "native", "--format", "npy", "-o", str(target)).exit_code == 0
+    assert np.load(target).shape == (4, 5)
+    plain = rows(run(*args, "--format", "csv").stdout)
+    assert plain[0][3:] == ["xmin", "ymin", "xmax", "ymax"]
+
+
+def test_a_fixed_input_preset_refuses_another_size_as_a_usage_error() -> None:
+    result = run("list", "--preset", "ssd300", "--image-size", "640x480")
+    assert result.exit_code == 2 and "resizes every input to 300x300" in result.stderr

@@ -397,7 +397,8 @@ def _title(anchors: Source, level_ids: list[int], count: int) -> str:
             where = f"level {level_ids[0]}: {where}"
     else:
         where = f"{len(level_ids)} levels"
-    return f"{anchors.rules.title} · {where} · {count:,} anchors · ratio = {ratio}"
+    units = "sizes normalized" if anchors.rules.normalized else "sizes in px"
+    return f"{anchors.rules.title} · {where} · {count:,} anchors · ratio = {ratio} · {units}"
 
 
 def _legend(level: Level, scale: tuple[float, float], prefix: str = "") -> list[str]:

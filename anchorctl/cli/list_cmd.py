@@ -164,11 +164,12 @@ def make_view(source: Source, level: int | None, box_format: str) -> View:
     fmt = source.rules.native_format if box_format == "native" else box_format
     levels = [source.levels[i] for i in indices]
     native = getattr(conventions.load(source.convention), "native", None)
-    preformatted = box_format == "native" and native is not None and fmt != "xyxy"
-    if preformatted:
+    arrays = native(source.params) if box_format == "native" and native is not None else None
+    preformatted = arrays is not None
+    if arrays is not None:
         # The framework's own numbers in its own form, not a conversion of the corners.
-        assert native is not None
-        arrays = native(source.params)
+        if arrays[0].shape[1] == 5:
+            fmt = "cxcywha"
         levels = [dataclasses.replace(lv, anchors=arrays[i], blocks=None)
                   for lv, i in zip(levels, indices, strict=True)]  # fmt: skip
     return View(

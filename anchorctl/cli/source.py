@@ -94,7 +94,10 @@ def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
                 f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}",
                 param_hint="'--preset'",
             )
-        loaded_preset = load_preset(preset, image_size)
+        try:
+            loaded_preset = load_preset(preset, image_size)
+        except AnchorError as exc:  # a size the model cannot take: the options are wrong
+            raise click.BadParameter(str(exc), param_hint="'--image-size'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif config_file is not None:
         from anchorctl.config import load_config

@@ -461,3 +461,10 @@ def _is_int(value: object) -> bool:
     if isinstance(value, (int, np.integer)):
         return True
     return isinstance(value, float) and value.is_integer()
+
+
+def native(params: Params) -> list[npt.NDArray[np.float32]] | None:
+    """The framework's own output form, when it is not xyxy: with ``angles``, every level's
+    rotated anchors ``(N, 5)`` ``(cx, cy, w, h, angle)`` (see :func:`rotated`); else ``None``
+    (the default generator's native form is xyxy)."""
+    return rotated(params) if params.get("angles") is not None else None
