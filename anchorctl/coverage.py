@@ -15,7 +15,9 @@ Per ground-truth box (:func:`measure`):
   ``x = min(min(r, 1/r))`` over the two sides, ``best = max`` of ``x`` over the anchors; the
   box is matchable when ``best > 1/thr`` (thr 4.0: each side within 1/4..4 of an anchor's).
   **BPR** (best possible recall) is the share of matchable boxes; **anchors per target** the
-  mean number of anchors with ``x > 1/thr``. Computed in float64 (yolov5 uses float32).
+  mean number of anchors with ``x > 1/thr``. ``min(r, 1/r)`` is computed as
+  ``min(w, aw) / max(w, aw)`` in float64 (yolov5: ``torch.min(r, 1 / r)`` in float32; the
+  two agree to the last bit or two, and exactly at ratios like 4 or 1/4).
 
 :func:`coverage_report` turns them into one JSON-ready dict (see its docstring).
 """
@@ -38,6 +40,7 @@ I64 = npt.NDArray[np.int64]
 DEFAULT_THRESHOLDS = (0.3, 0.5, 0.7)
 DEFAULT_MAIN = 0.5
 YOLO_THR = 4.0
+MEASURE_CHUNK = 1 << 16  # boxes per step of measure(): temporaries ~ 100 bytes per box
 # COCO's object sizes, here by box area w * h in network-input pixels (COCO's evaluation uses
 # the annotation's segment area in the original image): small < 32^2 <= medium < 96^2 <= large.
 SIZE_BUCKETS = (("small", 0.0, 32.0**2), ("medium", 32.0**2, 96.0**2), ("large", 96.0**2, np.inf))
@@ -94,13 +97,12 @@ def yolo_ratio(
     count = np.zeros(len(s), dtype=np.int64)
     if len(k) == 0:
         return best, count
+    aw, ah = k[:, 0], k[:, 1]
     step = max(1, BLOCK_ELEMENTS // len(k))
     for start in range(0, len(s), step):
-        part = s[start : start + step]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r = part[:, None, :] / k[None, :, :]  # (n, K, 2)
-            x = np.minimum(r, 1 / r).min(axis=2)  # the worse side, (n, K)
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0)
+        w, h = s[start : start + step, 0:1], s[start : start + step, 1:2]
+        x = _side_ratio(w, aw)  # (n, K)
+        np.minimum(x, _side_ratio(h, ah), out=x)  # the worse side
         best[start : start + step] = x.max(axis=1)
         count[start : start + step] = np.count_nonzero(x > limit, axis=1)
     return best, count
@@ -164,12 +166,17 @@ def measure(
         "ratio_count": np.zeros(n, dtype=np.int64),
     }
     # Group the boxes by input size (one group unless every image has its own size).
-    uniq, inverse = np.unique(sizes, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    groups = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1]) if n else []
+    if n == 0:
+        uniq, groups = sizes[:0], []
+    elif (sizes == sizes[0]).all():
+        uniq, groups = sizes[:1], [np.arange(n)]
+    else:
+        uniq, inverse = np.unique(sizes, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1])
     done = 0
-    for size, sel in zip(uniq, groups, strict=True):
+    for size, group in zip(uniq, groups, strict=True):
         key = (int(size[0]), int(size[1]))
         grid = grids if isinstance(grids, GridInfo) else grids(key)
         if tuple(grid.input_size) != key:
@@ -177,27 +184,27 @@ def measure(
                 f"the boxes are in a {key[0]}x{key[1]} input but the anchors are for "
                 f"{grid.input_size[0]}x{grid.input_size[1]}"
             )
-
-        def step(d: int, _total: int, base: int = done) -> None:
-            if progress is not None:
-                progress(base + d, n)
-
-        part = b[sel]
-        match = best_anchor(part, grid.anchors, thr, grid, progress=step)
-        level, row, col, slot = grid.locate(match.best_index)
-        wh = part[:, 2:] - part[:, :2]
         shapes, _, _ = grid.shapes()
-        shape_iou, shape_index = shape_best_iou(wh, shapes)
-        ratio_best, ratio_count = yolo_ratio(wh, shapes, yolo_thr)
-        for name, value in (
-            ("best_iou", match.best_iou), ("best_index", match.best_index),
-            ("above", match.above), ("level", level), ("row", row), ("col", col),
-            ("slot", slot), ("anchor", grid.anchors[match.best_index]),
-            ("shape_iou", shape_iou), ("shape_index", shape_index),
-            ("ratio_best", ratio_best), ("ratio_count", ratio_count),
-        ):  # fmt: skip
-            out[name][sel] = value
-        done += len(sel)
+        # In chunks, so the temporaries stay small next to the (N,) results.
+        for start in range(0, len(group), MEASURE_CHUNK):
+            sel = group[start : start + MEASURE_CHUNK]
+            part = b[sel]
+            match = best_anchor(part, grid.anchors, thr, grid)
+            level, row, col, slot = grid.locate(match.best_index)
+            wh = part[:, 2:] - part[:, :2]
+            shape_iou, shape_index = shape_best_iou(wh, shapes)
+            ratio_best, ratio_count = yolo_ratio(wh, shapes, yolo_thr)
+            for name, value in (
+                ("best_iou", match.best_iou), ("best_index", match.best_index),
+                ("above", match.above), ("level", level), ("row", row), ("col", col),
+                ("slot", slot), ("anchor", grid.anchors[match.best_index]),
+                ("shape_iou", shape_iou), ("shape_index", shape_index),
+                ("ratio_best", ratio_best), ("ratio_count", ratio_count),
+            ):  # fmt: skip
+                out[name][sel] = value
+            done += len(sel)
+            if progress is not None:
+                progress(done, n)
     return BoxCoverage(thresholds=thr, yolo_thr=float(yolo_thr), **out)
 
 
@@ -335,6 +342,13 @@ def aspect_bucket(wh: npt.ArrayLike) -> I64:
     out[(3 * h < w)] = 4
     out[(3 * w < 2 * h)] = 1
     out[(3 * w < h)] = 0
+    return out
+
+
+def _side_ratio(side: F64, anchor: F64) -> F64:
+    """``min(r, 1/r)`` for ``r = side / anchor``, as ``min / max`` (one rounding; 0 for 0/0)."""
+    low, high = np.minimum(side, anchor), np.maximum(side, anchor)
+    out: F64 = np.divide(low, high, out=np.zeros_like(low), where=high > 0)
     return out
 
 

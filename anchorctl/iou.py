@@ -26,8 +26,8 @@ it fast is only *which* anchors it looks at, chosen with bounds that hold for an
   only shrinks them) the one nearest the box's is best, which bounds a whole slot.
 
 ``t`` is the smaller of the lowest threshold counted and a lower bound on the box's best IoU
-(its IoU with the nearest cell of every slot), lowered by a relative 1e-9 so rounding can
-never drop an anchor that the brute force would keep.
+(its best IoU with the anchors of the cell nearest its centre, on every level), lowered by a
+relative 1e-9 so that rounding can never drop an anchor the brute force would keep.
 """
 
 from __future__ import annotations
@@ -190,10 +190,13 @@ def grid_from_anchors(
     offset = 0
     for i, ((rows, cols), k) in enumerate(zip(feature_maps, per_cell, strict=True)):
         block = boxes[offset : offset + rows * cols * k].reshape(rows, cols, k, 4)
+        if block.size == 0:  # an empty feature map: pad it so the checks below see a grid
+            block = np.full((max(rows, 1), max(cols, 1), k, 4), np.nan)
         xs = block[0, :, :, 0::2]  # (cols, k, 2): the x extents of the first row
         ys = block[:, 0, :, 1::2]  # (rows, k, 2)
         separable = (
-            bool((block[..., 0::2] == xs[None]).all())
+            rows * cols * k > 0
+            and bool((block[..., 0::2] == xs[None]).all())
             and bool((block[..., 1::2] == ys[:, None]).all())
             and bool((np.diff(xs, axis=0) >= 0).all())
             and bool((np.diff(ys, axis=0) >= 0).all())
@@ -201,6 +204,8 @@ def grid_from_anchors(
         empty = np.zeros((k, 0), dtype=np.float64)
         if shapes is not None:
             wh = np.asarray(shapes[i], dtype=np.float64).reshape(k, 2)
+        elif rows * cols * k == 0:
+            wh = np.zeros((k, 2), dtype=np.float64)
         else:
             flat = block.reshape(-1, k, 4)
             wh = np.stack(
@@ -439,7 +444,7 @@ def _search(
     bw, bh = bx1 - bx0, by1 - by0
     bcx, bcy = (bx0 + bx1) / 2, (by0 + by1) / 2
 
-    # A lower bound on each box's best IoU: its IoU with the nearest cell of every slot.
+    # A lower bound on each box's best IoU: its IoU with every slot of the nearest cell.
     lower = np.zeros(n, dtype=np.float64)
     for lv in grid.levels:
         if not lv.separable or lv.count == 0:
@@ -455,7 +460,9 @@ def _search(
     # Anchors below t cannot be the best, and are not counted at any threshold.
     t = np.minimum(lower, thr.min()) if len(thr) else lower
     t = t * (1 - _SLACK)
-    slack = _SLACK * (np.abs(b).max(axis=1) + bw + bh)  # absolute, for the coordinate sums
+    # absolute slack, for the sums of coordinates (column-wise: axis-1 reductions are slow)
+    scale = np.maximum(np.maximum(np.abs(bx0), np.abs(bx1)), np.maximum(np.abs(by0), np.abs(by1)))
+    slack = _SLACK * (scale + bw + bh)
 
     for lv in grid.levels:
         if lv.count == 0:
@@ -483,10 +490,10 @@ def _search(
             r0 = np.searchsorted(y1, by0[keep] + my, side="left")
             r1 = np.searchsorted(y0, by1[keep] - my, side="right")
             ncol = np.maximum(c1 - c0, 0)
-            count = ncol * np.maximum(r1 - r0, 0)
+            nrow = np.maximum(r1 - r0, 0)
             # a candidate needs about 16 numbers at once: as much memory as `block` pairs
             _candidates(
-                lv, s, keep, count, ncol, c0, r0, (bx0, by0, bx1, by1, barea), thr, best,
+                lv, s, keep, nrow, ncol, r0, c0, (bx0, by0, bx1, by1, barea), thr, best,
                 index, above, max(1, block // 4),
             )  # fmt: skip
 
@@ -495,10 +502,10 @@ def _candidates(
     lv: LevelGrid,
     s: int,
     who: I64,
-    count: I64,
+    nrow: I64,
     ncol: I64,
-    c0: I64,
     r0: I64,
+    c0: I64,
     box: tuple[F64, F64, F64, F64, F64],
     thr: F64,
     best: F64,
@@ -506,12 +513,14 @@ def _candidates(
     above: I64,
     block: int,
 ) -> None:
-    """IoU of boxes ``who`` with the ``count`` anchors of their windows in slot ``s``.
+    """IoU of boxes ``who`` with the anchors of their windows in slot ``s``.
 
-    A window is ``ncol`` columns from ``c0`` by ``count / ncol`` rows from ``r0``, read
-    row-major; ``who`` and the window arrays are aligned.
+    A window is ``nrow`` rows from ``r0`` by ``ncol`` columns from ``c0``; ``who`` and the
+    window arrays are aligned. Candidates are laid out box by box, row by row (so in anchor
+    index order within a box); the y half of the IoU is computed once per (box, row).
     """
     bx0, by0, bx1, by1, barea = box
+    count = nrow * ncol
     todo = np.flatnonzero(count)
     if len(todo) == 0:
         return
@@ -521,27 +530,51 @@ def _candidates(
     bounds = np.unique(np.concatenate([[0], cuts, [len(todo)]]))
     for lo, hi in itertools.pairwise(bounds):
         part = todo[lo:hi]
-        cnt = count[part]
-        starts = np.zeros(len(part), dtype=np.int64)
-        np.cumsum(cnt[:-1], out=starts[1:])
-        owner = np.repeat(np.arange(len(part)), cnt)  # candidate -> position in `part`
-        j = np.arange(int(cnt.sum()), dtype=np.int64) - starts[owner]
-        width = ncol[part][owner]
-        row = r0[part][owner] + j // width
-        col = c0[part][owner] + j % width
         boxes = who[part]
-        at = boxes[owner]
-        x0, x1 = lv.x0[s, col], lv.x1[s, col]
-        y0, y1 = lv.y0[s, row], lv.y1[s, row]
-        iou = _iou(
-            bx0[at], by0[at], bx1[at], by1[at], barea[at], x0, y0, x1, y1,
-            (x1 - x0) * (y1 - y0),
-        )  # fmt: skip
+        nr, nc = nrow[part], ncol[part]
+        # (box, row) pairs
+        pair_box = np.repeat(np.arange(len(part)), nr)
+        first_pair = _starts(nr)
+        row = np.arange(len(pair_box)) + (r0[part] - first_pair)[pair_box]
+        at = boxes[pair_box]
+        ay0, ay1 = lv.y0[s, row], lv.y1[s, row]
+        ih = np.minimum(by1[at], ay1)
+        ih -= np.maximum(by0[at], ay0)
+        np.maximum(ih, 0.0, out=ih)
+        height = ay1 - ay0
+        pair_x0, pair_x1, pair_area = bx0[at], bx1[at], barea[at]
+        pair_cols = nc[pair_box]
+        # candidates: every column of every pair
+        cand_pair = np.repeat(np.arange(len(pair_box)), pair_cols)
+        first_cand = _starts(pair_cols)
+        col = np.arange(len(cand_pair)) + (c0[part][pair_box] - first_cand)[cand_pair]
+        ax0, ax1 = lv.x0[s, col], lv.x1[s, col]
+        # the formula of _iou, piece by piece on the same values: the same bits
+        iw = np.minimum(pair_x1[cand_pair], ax1)
+        iw -= np.maximum(pair_x0[cand_pair], ax0)
+        np.maximum(iw, 0.0, out=iw)
+        iw *= ih[cand_pair]  # the intersection
+        union = ax1 - ax0
+        union *= height[cand_pair]  # the anchor's area
+        np.add(pair_area[cand_pair], union, out=union)
+        union -= iw
+        np.divide(iw, union, out=iw, where=union > 0)
+        iou = iw
+        starts = first_cand[first_pair]  # each box's first candidate
+        cnt = nr * nc
         top = np.maximum.reduceat(iou, starts)
         # The first candidate reaching the top is the lowest index: windows run row-major.
-        hit = np.flatnonzero(iou == top[owner])
-        first = hit[np.concatenate([[True], owner[hit[1:]] != owner[hit[:-1]]])]
-        idx = lv.offset + (row[first] * lv.cols + col[first]) * lv.per_cell + s
+        hit = np.flatnonzero(iou == np.repeat(top, cnt))
+        owner = np.searchsorted(starts, hit, side="right")
+        first = hit[np.concatenate([[True], owner[1:] != owner[:-1]])]
+        idx = lv.offset + (row[cand_pair[first]] * lv.cols + col[first]) * lv.per_cell + s
         _merge(best, index, top, idx, boxes)
         for t, value in enumerate(thr):
             above[boxes, t] += np.add.reduceat((iou >= value).astype(np.int64), starts)
+
+
+def _starts(counts: I64) -> I64:
+    """Where each run of ``counts`` starts in their concatenation."""
+    out = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=out[1:])
+    return out

@@ -213,6 +213,15 @@ def test_unstructured_levels_fall_back_to_comparing_everything() -> None:
     assert_same(best_anchor(boxes, shuffled, [0.4], fallback), naive(boxes, shuffled, [0.4]))
 
 
+def test_an_empty_feature_map_is_skipped() -> None:
+    anchors = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10]], dtype=float)
+    grid = grid_from_anchors(anchors, [(0, 4), (1, 3)], [2, 1], (20, 10))
+    assert [level.separable for level in grid.levels] == [False, True]
+    assert grid.levels[1].offset == 0 and grid.shapes()[0].shape == (3, 2)
+    boxes = np.array([[6, 1, 14, 9], [2, 2, 3, 3], [40, 0, 50, 5]], dtype=float)
+    assert_same(best_anchor(boxes, anchors, [0.5], grid), naive(boxes, anchors, [0.5]))
+
+
 @pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
 def test_brute_force_blocks_do_not_change_the_answer(block: int) -> None:
     rng = np.random.default_rng(3)
