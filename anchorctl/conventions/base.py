@@ -218,3 +218,48 @@ def shift_grid(
         np.multiply(mask, shift_y[r0 : r0 + per_block, None], out=block)
         np.add(block, row, out=block)
     return out.reshape(-1, 4)
+
+
+def is_whole(value: object) -> bool:
+    """An int (not a bool), or a float with no fractional part: a feature map's rows, say."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return True
+    return isinstance(value, float) and value.is_integer()
+
+
+def yx_pair(value: Any) -> tuple[float, float]:
+    """A ``yx`` option value (a stride): ``(y, x)``, or one number for both."""
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value), float(value)
+    values = [float(v) for v in value]
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) != 2:
+        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
+    return values[0], values[1]
+
+
+def checked_feature_maps(params: Params) -> list[tuple[int, int]]:
+    """``params["feature_maps"]`` as ``(rows, cols)`` whole numbers >= 1, at least one."""
+    maps = []
+    for fm in params["feature_maps"]:
+        rows, cols = fm
+        if not (is_whole(rows) and is_whole(cols) and rows >= 1 and cols >= 1):
+            raise AnchorError(
+                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
+                "numbers >= 1"
+            )
+        maps.append((int(rows), int(cols)))
+    if not maps:
+        raise AnchorError("feature maps: give at least one ROWSxCOLS")
+    return maps
+
+
+def checked_image_size(image: Any) -> tuple[int, int]:
+    """An ``image_size`` ``(width, height)`` as whole pixels >= 1."""
+    width, height = image
+    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
+        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
+    return int(width), int(height)

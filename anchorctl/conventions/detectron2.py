@@ -64,9 +64,12 @@ from anchorctl.conventions.base import (
     Option,
     Params,
     Rules,
+    checked_feature_maps,
+    checked_image_size,
     per_level,
     shapes_from_cell,
     shift_grid,
+    yx_pair,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -312,7 +315,7 @@ class _Spec:
 
 
 def _specs(params: Params) -> list[_Spec]:
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     defaults = {o.name: o.default for o in OPTIONS}
     sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
     ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
@@ -348,7 +351,7 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[int]:
     if params.get("strides") is not None:
         out = []
         for value in per_level(params, "strides", len(maps)):
-            sy, sx = _yx(value)
+            sy, sx = yx_pair(value)
             for v in (sy, sx):
                 if not (math.isfinite(v) and v >= 1 and v.is_integer()):
                     raise AnchorError(
@@ -368,7 +371,7 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[int]:
             "--strides is required: Detectron2 takes them from the backbone (R-CNN FPN "
             "4,8,16,32,64; RetinaNet 8,16,32,64,128; C4 16), or give --image-size to derive them"
         )
-    width, height = _image_size(image)
+    width, height = checked_image_size(image)
     out = []
     for rows, cols in maps:
         stride = _power_of_two_stride(width, height, rows, cols)
@@ -398,40 +401,6 @@ def _check_fits(count: int, coords: int) -> None:
     )
 
 
-def _yx(value: Any) -> tuple[float, float]:
-    """A ``yx`` option value: ``(y, x)``, or one number for both."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
-    return values[0], values[1]
-
-
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
-    return int(width), int(height)
-
-
 def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
     out = tuple(float(v) for v in values)
     if not out:
@@ -453,14 +422,6 @@ def _finite(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]
         if not math.isfinite(value):
             raise AnchorError(f"--{name}: {value:g} is not a finite number ({meaning})")
     return out
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()
 
 
 def native(params: Params) -> list[npt.NDArray[np.float32]] | None:

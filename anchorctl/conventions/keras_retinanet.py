@@ -48,9 +48,13 @@ from anchorctl.conventions.base import (
     Option,
     Params,
     Rules,
+    checked_feature_maps,
+    checked_image_size,
+    is_whole,
     per_level,
     shapes_from_cell,
     shift_grid,
+    yx_pair,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -159,7 +163,7 @@ def shift(
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy float64, in keras-retinanet order (see the rules)."""
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     defaults = {o.name: o.default for o in OPTIONS}
     ratios = _positive("ratios", _given(params, "ratios", defaults), "height / width")
     scales = _positive("scales", _given(params, "scales", defaults), "of the size")
@@ -203,7 +207,7 @@ def _levels(params: Params, maps: Sequence[tuple[int, int]]) -> list[int | None]
     if params.get("pyramid_levels") is not None:
         out: list[int | None] = []
         for value in per_level(params, "pyramid_levels", len(maps)):
-            if not (_is_int(value) and 0 <= int(value) <= 30):
+            if not (is_whole(value) and 0 <= int(value) <= 30):
                 raise AnchorError(
                     f"--pyramid-levels: {value} is not a level; give whole numbers such as "
                     "3,4,5,6,7 (level l has stride 2**l)"
@@ -219,7 +223,7 @@ def _levels(params: Params, maps: Sequence[tuple[int, int]]) -> list[int | None]
             "3,4,5,6,7 need five; name each map's level, give --sizes and --strides, or give "
             "--image-size to match them by ceil(image / 2**level)"
         )
-    width, height = _image_size(image)
+    width, height = checked_image_size(image)
     found: list[int | None] = []
     for rows, cols in maps:
         level = next(
@@ -268,7 +272,7 @@ def _count(value: Any) -> int:
 def _given_strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
     out = []
     for value in per_level(params, "strides", len(maps)):
-        sy, sx = _yx(value)
+        sy, sx = yx_pair(value)
         for v in (sy, sx):
             if not (math.isfinite(v) and v > 0):
                 raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
@@ -279,40 +283,6 @@ def _given_strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[floa
             )
         out.append(sx)
     return out
-
-
-def _yx(value: Any) -> tuple[float, float]:
-    """A ``yx`` option value: ``(y, x)``, or one number for both."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
-    return values[0], values[1]
-
-
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
-    return int(width), int(height)
 
 
 def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
@@ -326,11 +296,3 @@ def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ..
                 "keras-retinanet would silently make empty or NaN boxes from it)"
             )
     return out
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()

@@ -96,9 +96,13 @@ from anchorctl.conventions.base import (
     Option,
     Params,
     Rules,
+    checked_feature_maps,
+    checked_image_size,
+    is_whole,
     per_level,
     shapes_from_cell,
     shift_grid,
+    yx_pair,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -414,7 +418,7 @@ def generate(params: Params) -> list[Level]:
 
 def level_specs(params: Params) -> list[LevelSpec]:
     """Validate ``params`` and build each level's cell anchors with the chosen generator."""
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     ssd, yolo = bool(params.get("ssd")), bool(params.get("yolo"))
     if ssd and yolo:
         raise AnchorError("--ssd and --yolo: choose one generator")
@@ -478,7 +482,7 @@ def _ssd_specs(
 ) -> list[LevelSpec]:
     input_size = params.get("input_size")
     input_size = defaults["input_size"] if input_size is None else input_size
-    if not (_is_int(input_size) and int(input_size) >= 1):
+    if not (is_whole(input_size) and int(input_size) >= 1):
         raise AnchorError(f"--input-size: {input_size} is not a whole number of pixels >= 1")
     input_size = int(input_size)
     preset = SSD_PRESETS.get(input_size)
@@ -614,7 +618,7 @@ def _scales(params: Params) -> tuple[float, ...]:
                 "--octave-base-scale and --scales-per-octave: give both (RetinaNet: 4 and 3)"
             )
         base_f = _positive_number("octave_base_scale", base, "scales = base * 2**(i/n)")
-        if not (_is_int(per_octave) and int(per_octave) >= 1):
+        if not (is_whole(per_octave) and int(per_octave) >= 1):
             raise AnchorError(
                 f"--scales-per-octave: {per_octave} is not a whole number >= 1 (RetinaNet: 3)"
             )
@@ -630,7 +634,7 @@ def _given_strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[tupl
     """``--strides`` (y, x) per level as MMDetection's ``(stride_w, stride_h)``."""
     out = []
     for value in per_level(params, "strides", len(maps)):
-        sy, sx = _yx(value)
+        sy, sx = yx_pair(value)
         for v in (sy, sx):
             if not (math.isfinite(v) and v > 0):
                 raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
@@ -647,7 +651,7 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[floa
             "--strides is required: MMDetection's configs list them (Faster R-CNN FPN "
             "4,8,16,32,64; RetinaNet 8,16,32,64,128), or give --image-size to derive them"
         )
-    width, height = _image_size(image)
+    width, height = checked_image_size(image)
     out = []
     for rows, cols in maps:
         stride = _power_of_two_stride(width, height, rows, cols)
@@ -682,40 +686,6 @@ def _pairs(name: str, value: Sequence[Any]) -> tuple[tuple[float, float], ...]:
     return pairs
 
 
-def _yx(value: Any) -> tuple[float, float]:
-    """A ``yx`` option value: ``(y, x)``, or one number for both."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
-    return values[0], values[1]
-
-
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
-    return int(width), int(height)
-
-
 def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
     out = tuple(float(v) for v in values)
     if not out:
@@ -733,11 +703,3 @@ def _positive_number(name: str, value: Any, meaning: str) -> float:
             f"({meaning}; MMDetection would silently make empty or NaN boxes from it)"
         )
     return number
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()

@@ -48,6 +48,8 @@ from anchorctl.conventions.base import (
     Option,
     Params,
     Rules,
+    checked_feature_maps,
+    is_whole,
     per_level,
     shapes_from_cell,
     shift_grid,
@@ -179,7 +181,7 @@ def strides_for(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[i
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy, in torchvision order (see the module rules)."""
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     defaults = {o.name: o.default for o in OPTIONS}
     sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
     ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
@@ -202,24 +204,9 @@ def generate(params: Params) -> list[Level]:
     return levels
 
 
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
 def _image_size(image: Any) -> tuple[int, int]:
     width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
+    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
         raise AnchorError(
             f"--image-size: {width}x{height} is not WxH in whole pixels >= 1 (torchvision "
             "reads it from the padded input tensor's shape)"
@@ -238,11 +225,3 @@ def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ..
                 "would silently make empty, mirrored or NaN boxes from it)"
             )
     return out
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()

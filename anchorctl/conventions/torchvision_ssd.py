@@ -49,7 +49,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules, per_level
+from anchorctl.conventions.base import (
+    CellShape,
+    Level,
+    Option,
+    Params,
+    Rules,
+    checked_feature_maps,
+    is_whole,
+    per_level,
+)
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
 
@@ -235,7 +244,7 @@ def level_anchors(
 
 def generate(params: Params) -> list[Level]:
     """Every level's default boxes in pixels, xyxy, in torchvision order (see the rules)."""
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     image = _image_size(params.get("image_size"))
     m = len(maps)
     if params.get("ratios") is None:
@@ -307,21 +316,6 @@ def _scales(params: Params, m: int) -> list[float]:
     return resolve_scales(m, None, lo, hi)
 
 
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
 def _image_size(image: Any) -> tuple[int, int]:
     if image is None:
         raise AnchorError(
@@ -329,7 +323,7 @@ def _image_size(image: Any) -> tuple[int, int]:
             "boxes times the image width and height)"
         )
     width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
+    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
         raise AnchorError(
             f"--image-size: {width}x{height} is not WxH in whole pixels >= 1 (torchvision "
             "reads it from the input tensor's shape)"
@@ -356,11 +350,3 @@ def _positive_one(name: str, value: Any) -> float:
             "(torchvision would silently make empty, mirrored or NaN boxes from it)"
         )
     return number
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()

@@ -50,8 +50,11 @@ from anchorctl.conventions.base import (
     Option,
     Params,
     Rules,
+    checked_feature_maps,
+    checked_image_size,
     per_level,
     shapes_from_cell,
+    yx_pair,
 )
 from anchorctl.errors import AnchorError
 from anchorctl.memory import check_fits
@@ -155,7 +158,7 @@ def anchor_major(
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy, cell-major (see the module rules)."""
-    maps = _feature_maps(params)
+    maps = checked_feature_maps(params)
     strides = _strides(params, maps)
     grid = bool(params.get("grid_units"))
     if params.get("anchors") is not None:
@@ -196,7 +199,7 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
     if params.get("strides") is not None:
         out = []
         for value in per_level(params, "strides", len(maps)):
-            sy, sx = _yx(value)
+            sy, sx = yx_pair(value)
             for v in (sy, sx):
                 if not (math.isfinite(v) and v > 0):
                     raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
@@ -209,7 +212,7 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
         return out
     image = params.get("image_size")
     if image is not None:
-        width, height = _image_size(image)
+        width, height = checked_image_size(image)
         derived = []
         for rows, cols in maps:
             found = _power_of_two_stride(width, height, rows, cols)
@@ -251,45 +254,3 @@ def _pairs(value: Sequence[Any]) -> tuple[tuple[float, float], ...]:
                 f"--anchors: {w:g}x{h:g} is not a box; width and height must be positive"
             )
     return pairs
-
-
-def _yx(value: Any) -> tuple[float, float]:
-    """A ``yx`` option value: ``(y, x)``, or one number for both."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
-    return values[0], values[1]
-
-
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    width, height = image
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
-    return int(width), int(height)
-
-
-def _is_int(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()
