@@ -7,8 +7,10 @@ click only, so ``anchorctl --help`` stays fast.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -61,7 +63,7 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
             return value
         text = str(value).strip()
         parts = [p for p in _SEP.split(text)] if text else []
-        expected = f"expected {self.metavar}, e.g. {self.example}"
+        expected = f"expected {self.metavar}{self._meaning()}, e.g. {self.example}"
         if not parts or any(p == "" for p in parts):
             self.fail(f"{value!r} is not a list of numbers; {expected}", param, ctx)
         numbers: list[float] = []
@@ -82,11 +84,9 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
             if not math.isfinite(number):
                 self.fail(f"{number:g} is not a finite number; {expected}", param, ctx)
             if self.positive and number <= 0:
-                self.fail(
-                    f"{number:g} must be greater than 0{self._meaning()}; {expected}", param, ctx
-                )
+                self.fail(f"{number:g} must be greater than 0; {expected}", param, ctx)
             if self.unit_interval and not 0 <= number <= 1:
-                self.fail(f"{number:g} must lie in [0, 1]{self._meaning()}; {expected}", param, ctx)
+                self.fail(f"{number:g} must lie in [0, 1]; {expected}", param, ctx)
         if self.pair and len(numbers) == 1:
             numbers = numbers * 2
         return tuple(numbers)
@@ -96,13 +96,20 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
 
 
 class Size2D(click.ParamType):  # type: ignore[type-arg]
-    """Two whole numbers ``AxB``, each >= ``minimum``: a feature map or an image size."""
+    """Two whole numbers ``AxB``, each >= ``minimum``: a feature map or an image size.
 
-    def __init__(self, metavar: str, example: str, meaning: str, minimum: int = 1) -> None:
+    With ``square`` one number ``N`` also reads as ``NxN`` (a square network input, as
+    MMDetection's SSD ``input_size=300`` and YOLO's ``--img 640`` give it).
+    """
+
+    def __init__(
+        self, metavar: str, example: str, meaning: str, minimum: int = 1, square: bool = False
+    ) -> None:
         self.metavar = metavar
         self.example = example
         self.meaning = meaning
         self.minimum = minimum
+        self.square = square
         self.name = metavar
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
@@ -114,7 +121,10 @@ class Size2D(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         expected = f"expected {self.metavar} ({self.meaning}), e.g. {self.example}"
-        match = _BY.match(str(value))
+        text = str(value).strip()
+        if self.square and re.fullmatch(r"[0-9]+", text):
+            text = f"{text}x{text}"
+        match = _BY.match(text)
         if not match:
             self.fail(f"{value!r} is not {self.metavar}; {expected}", param, ctx)
         digits = re.compile(r"^[0-9]+$")
@@ -188,23 +198,134 @@ class Cell(click.ParamType):  # type: ignore[type-arg]
         return row, col
 
 
-SIZES = FloatList(
-    "S1,S2,...", "0.2,0.5", positive=True, meaning="a size is a fraction of the image height"
-)
-RATIOS = FloatList("R1,R2,...", "1,4,0.25", positive=True, meaning="a ratio is width / height")
 STEPS_YX = FloatList("SY,SX", "0.0625,0.0625", positive=True, meaning="steps", pair=True)
 OFFSETS = FloatList("OY,OX", "0.5,0.5", count=2, unit_interval=True, meaning="a fraction of a step")
 DELTAS = FloatList("DX,DY,DW,DH", "0.1,-0.2,0.3,0", count=4)
 VARIANCES = FloatList("V0,V1,V2,V3", "0.1,0.1,0.2,0.2", count=4, positive=True)
 FEATURE_MAP = Size2D("ROWSxCOLS", "16x16", "rows x cols, as in an NCHW tensor")
+# The network input the anchors are laid on (every command's --input-size).
+INPUT_SIZE = Size2D("WxH", "640x480", "network input width x height in pixels", square=True)
+# A data set's own image size (coverage and suggest, for YOLO labels without their images).
 IMAGE_SIZE = Size2D("WxH", "640x480", "width x height in pixels, as image tools write it")
+IOU = click.FloatRange(0, 1)
+
+
+class IouOrList(click.ParamType):  # type: ignore[type-arg]
+    """``--iou T`` (one IoU in [0, 1]); a list ``T1,T2,...`` is read too, as the thresholds
+    list coverage took under this name before ``--thresholds`` (returned as a tuple)."""
+
+    name = "T"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "T"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | tuple[float, ...]:
+        if isinstance(value, (float, tuple)):
+            return value
+        values = THRESHOLDS.convert(value, param, ctx)
+        return values if "," in str(value) else values[0]
+
+
+THRESHOLDS = FloatList("T1,T2,...", "0.3,0.5,0.7", unit_interval=True, meaning="IoU thresholds")
 CELL = Cell()
 
-# How the command line parses each kind of convention option (see conventions.base).
-KIND_TYPES: dict[str, click.ParamType] = {  # type: ignore[type-arg]
-    "floats": FloatList("N1,N2,...", "0.5,1,2"),
-    "float": Number("N", "0.5", count=1),
-    "int": click.IntRange(min=0),
-    "yx": FloatList("Y,X", "16,16 (one number for both)", pair=True),
-    "whs": WidthHeightPairs(),
+# How the command line spells each kind of convention option (see conventions.base).
+KIND_METAVARS = {
+    "floats": "N1,N2,...",
+    "float": "N",
+    "int": "N",
+    "yx": "Y,X",
+    "whs": "WxH,...",
+    "flag": "",
 }
+_KIND_EXAMPLES = {
+    "floats": "0.5,1,2",
+    "float": "0.5",
+    "int": "3",
+    "yx": "16,16 (one number for both)",
+    "whs": "10x13,16x30,33x23",
+}
+
+
+def kind_type(
+    kind: str, metavar: str = "", example: str = "", meaning: str = ""
+) -> click.ParamType:  # type: ignore[type-arg]
+    """The click type that reads one value of a convention option of ``kind``.
+
+    ``metavar``, ``example`` and ``meaning`` word its error messages in the chosen
+    convention's terms (``--ratios: 'x' is not a number; expected R1,R2,... (torchvision: a
+    ratio is height / width), e.g. 0.5,1,2``).
+    """
+    metavar = metavar or KIND_METAVARS[kind]
+    example = example or _KIND_EXAMPLES.get(kind, "")
+    if kind == "floats":
+        return FloatList(metavar, example, meaning=meaning)
+    if kind == "float":
+        return Number(metavar, example, count=1, meaning=meaning)
+    if kind == "int":
+        return WholeNumber(metavar, example, meaning)
+    if kind == "yx":
+        return FloatList(metavar, example, pair=True, meaning=meaning)
+    if kind == "whs":
+        return WidthHeightPairs()
+    raise ValueError(f"no command-line type for option kind {kind!r}")
+
+
+class WholeNumber(click.ParamType):  # type: ignore[type-arg]
+    """A whole number >= 0."""
+
+    def __init__(self, metavar: str, example: str, meaning: str = "") -> None:
+        self.metavar = metavar
+        self.example = example
+        self.meaning = meaning
+        self.name = metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"[0-9]+", text):
+            meaning = f" ({self.meaning})" if self.meaning else ""
+            self.fail(
+                f"{value!r} is not a whole number >= 0; expected {self.metavar}{meaning}, "
+                f"e.g. {self.example}",
+                param,
+                ctx,
+            )
+        return int(text)
+
+
+class LazyChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among names declared in a module the command line must not import up front.
+
+    ``load`` returns the names (``anchorctl.annotations.records.FORMATS``, say); it runs the
+    first time the choices are needed (parsing the option, or showing its help), so naming
+    the option costs nothing for ``anchorctl --help``.
+    """
+
+    def __init__(self, load: Callable[[], Sequence[str]]) -> None:
+        self._load = load
+        self._names: tuple[str, ...] | None = None
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if self._names is None:
+            self._names = tuple(self._load())
+        return self._names
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        self._names = tuple(value)
+
+
+def lazy_names(module: str, attribute: str) -> Callable[[], Sequence[str]]:
+    """A loader of ``module.attribute`` (a sequence of names) for :class:`LazyChoice`."""
+
+    def load() -> Sequence[str]:
+        names: Sequence[str] = getattr(importlib.import_module(module), attribute)
+        return names
+
+    return load

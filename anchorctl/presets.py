@@ -13,6 +13,12 @@ network's input size, the way the model's layers compute it:
 ``fixed_input = true`` marks models that resize every image to ``input_size`` first (SSD):
 another input size is then refused rather than silently producing anchors the model never
 uses.
+
+``resize`` says how the model's framework maps a training image to the network input, so
+``coverage`` and ``suggest`` see the boxes as training does: ``"stretch"`` (SSD: every image
+to ``input_size``), ``"letterbox"`` (YOLO: scaled to fit, padded) or ``"shorter-side"``
+(Faster R-CNN, RetinaNet: the shorter side to ``shorter_side[0]``, the longer at most
+``shorter_side[1]``).
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 _DIV = re.compile(r"^/(\d+)$")
 _META_KEYS = {
     "name", "framework", "description", "input_size", "fixed_input", "size_divisible",
-    "feature_maps", "total", "sources",
+    "feature_maps", "total", "sources", "resize", "shorter_side",
 }  # fmt: skip
+RESIZES = ("stretch", "letterbox", "shorter-side")  # as anchorctl.geometry.RESIZE_MODES
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Preset:
     total: int | None
     sources: tuple[str, ...]
     config: Config
+    resize: str = "stretch"
+    shorter_side: tuple[int, int] | None = None
 
 
 def names() -> list[str]:
@@ -75,8 +84,12 @@ def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
     if fixed and size != default:
         raise AnchorError(
             f"preset {name}: {meta['framework']} resizes every input to "
-            f"{default[0]}x{default[1]}; leave out --image-size"
+            f"{default[0]}x{default[1]}; leave out --input-size"
         )
+    resize = str(meta.get("resize", "stretch"))
+    shorter = meta.get("shorter_side")
+    if resize not in RESIZES or (resize == "shorter-side") != (shorter is not None):
+        raise AssertionError(f"preset {name}: resize {resize!r} with shorter_side {shorter!r}")
     divisible = int(meta.get("size_divisible", 1))
     maps = feature_maps(meta["feature_maps"], size, divisible)
     levels = data.get("levels") or [{} for _ in maps]
@@ -97,6 +110,8 @@ def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
         total=int(meta["total"]) if "total" in meta and size == default else None,
         sources=tuple(meta.get("sources", ())),
         config=config,
+        resize=resize,
+        shorter_side=(int(shorter[0]), int(shorter[1])) if shorter is not None else None,
     )
 
 
@@ -139,4 +154,6 @@ def describe(preset: Preset) -> dict[str, Any]:
         "input_size": list(preset.input_size),
         "levels": len(preset.config.feature_maps),
         "total": preset.total,
+        "resize": preset.resize,
+        "shorter_side": list(preset.shorter_side) if preset.shorter_side else None,
     }

@@ -33,7 +33,7 @@ def title(view: View, level: Level | None) -> str:
     if view.image_size is not None:
         parts.append(f"image {view.image_size[0]} x {view.image_size[1]} px (w x h)")
     elif rules.normalized:
-        parts.append("no image size (pass --image-size WxH or --image FILE for pixels)")
+        parts.append("no input size (pass --input-size WxH or --image FILE for pixels)")
     parts.append(f"ratio = {rules.ratio_meaning}")
     what = "size, width, height" if rules.normalized else "sizes, widths, heights, coordinates"
     parts.append(f"{what} {rules.units}")

@@ -89,7 +89,7 @@ def cli() -> None:
       anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25
       anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 16x16 --all --format csv
       anchorctl draw photo.jpg --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 4x4 --grid
-      anchorctl explain --feature-map 16x16 --image-size 640x480 --cell 3,5 --sizes 0.2
+      anchorctl explain --feature-map 16x16 --input-size 640x480 --cell 3,5 --sizes 0.2
 
     Exit status: 0 ok, 1 runtime error (unreadable image, too large), 2 usage error.
     """

@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from anchorctl.cli.options import (
+    OUTPUT,
+    SOURCE,
     ConventionCommand,
     anchor_options,
-    image_size_options,
+    flag,
+    format_option,
+    input_size_options,
+    names_list,
+    option,
     parse_typed,
-    resolve_image_size,
-    typed_options,
+    record,
 )
+from anchorctl.cli.source import AnchorOptions
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -25,17 +32,26 @@ if TYPE_CHECKING:
     from anchorctl.conventions.base import Option
 
 
+@dataclass(frozen=True)
+class CompareOptions:
+    """``compare``'s own options."""
+
+    names: str | None = None
+    fmt: str = "table"
+
+
 @click.command(
     "compare",
     cls=ConventionCommand,
+    section=OUTPUT,
     epilog="""\b
 Examples:
-  anchorctl compare --sizes 32,64 --ratios 0.5,1,2 --feature-map 4x4 --image-size 64x64
+  anchorctl compare --sizes 32,64 --ratios 0.5,1,2 --feature-map 4x4 --input-size 64x64
   anchorctl compare --conventions torchvision,keras-retinanet --sizes 32 --ratios 0.5,1,2 \\
-      --feature-map 4x4 --image-size 64x64
+      --feature-map 4x4 --input-size 64x64
   anchorctl compare --conventions tf-grid,keras-retinanet --ratios 0.5,1,2 --scales 1 \\
-      --feature-map 4x4 --image-size 256x256
-  anchorctl compare --sizes 0.2,0.5 --ratios 1,2,0.5 --feature-map 8x8 --image-size 300x300 \\
+      --feature-map 4x4 --input-size 256x256
+  anchorctl compare --sizes 0.2,0.5 --ratios 1,2,0.5 --feature-map 8x8 --input-size 300x300 \\
       --format json
 
 \b
@@ -47,31 +63,24 @@ center0_px, stride_px and shapes describe the first feature map; "levels" holds 
 Difference kinds: units, per_cell, count, levels, order, mirrored_order, transposed,
 rounding, clip, shapes, stride, centre.""",
 )
-@anchor_options
-@image_size_options
-@click.option(
+@option(
     "--conventions",
     "names",
     default=None,
     metavar="A,B,...",
-    help="Conventions to compare, the first being the reference. [default: every convention "
-    "that reads all the options given and can generate with them, where the size units "
-    "agree]",
+    section=SOURCE,
+    help="Conventions to compare, the first being the reference. [default: every one that "
+    "reads all the options given and can generate with them, where the size units agree]",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A block per convention for people, or JSON (keys below).",
-)
+@anchor_options
+@input_size_options()
+@format_option(("table", "json"), "A block per convention for people, or JSON (keys below).")
 @click.pass_context
-def compare(ctx: click.Context, /, names: str | None, fmt: str, **values: Any) -> None:
+def compare(ctx: click.Context, /, **values: Any) -> None:
     """Compare conventions on the same inputs: per-cell shapes in pixels and their order, the
     centre of cell (0,0), the stride and the count, side by side.
 
-    Every convention is measured in pixels of --image-size (normalized ones are multiplied by
+    Every convention is measured in pixels of --input-size (normalized ones are multiplied by
     it) and compared with the first (the reference). Each difference is found from the numbers
     and explained in one line from the conventions' own rules: w/h vs h/w ratios (the same
     shapes in mirrored order), cell corner vs cell centre, rounding, clipping, per-cell order
@@ -82,23 +91,31 @@ def compare(ctx: click.Context, /, names: str | None, fmt: str, **values: Any) -
     number means a fraction of the image for some and pixels for others, only the readers of
     the plausible unit are kept (values above 1: pixels); name conventions to compare anyway.
     """
+    run_compare(AnchorOptions.from_context(ctx), record(CompareOptions, values))
+
+
+def run_compare(request: AnchorOptions, opts: CompareOptions) -> None:
+    """``compare`` with its options read."""
     from anchorctl import compare as core
     from anchorctl.errors import AnchorError
 
-    image_size = resolve_image_size(values.get("image_size"), values.get("image_file"))
+    image_size = request.network_input()
     if image_size is None:
         raise click.UsageError(
-            "--image-size WxH (or --image FILE) is required: the conventions are compared in "
+            "--input-size WxH (or --image FILE) is required: the conventions are compared in "
             "pixels of that input"
         )
-    typed = typed_options(ctx, values)
-    typed.pop("feature_map", None)
-    feature_maps = list(values.get("feature_map") or ()) or [(1, 1)]
-    explicit = _names(names)
+    typed = dict(request.typed)
+    feature_maps = list(request.feature_map) or [(1, 1)]
+    explicit = (
+        None
+        if opts.names is None
+        else names_list(opts.names, _all_names(), "conventions", "'--conventions'")
+    )
     candidates, skipped = _readers(explicit, typed)
     shown = _shown_values(candidates, typed)
     if explicit is None:
-        options = {name: opts for name, (opts, _) in candidates.items()}
+        options = {name: opts_ for name, (opts_, _) in candidates.items()}
         for name, reason in core.unit_skips(options, shown).items():
             del candidates[name]
             skipped[name] = reason
@@ -115,7 +132,7 @@ def compare(ctx: click.Context, /, names: str | None, fmt: str, **values: Any) -
     order = list(explicit or _all_names())
     skipped_list = [core.Skipped(n, skipped[n]) for n in order if n in skipped]
     comparison = core.compare(measured, image_size, shown, skipped_list)
-    if fmt == "json":
+    if opts.fmt == "json":
         click.echo(json.dumps(core.to_json(comparison), indent=2))
     else:
         _print(comparison, shown)
@@ -131,31 +148,6 @@ def _all_names() -> list[str]:
     return list(conventions.MODULES)
 
 
-def _names(text: str | None) -> list[str] | None:
-    """``--conventions`` as a list of known names (usage error otherwise)."""
-    if text is None:
-        return None
-    known = _all_names()
-    out: list[str] = []
-    for raw in text.split(","):
-        name = raw.strip()
-        if not name:
-            raise click.BadParameter(
-                f"{text!r} has an empty name; give names separated by commas, e.g. "
-                "torchvision,detectron2",
-                param_hint="'--conventions'",
-            )
-        if name not in known:
-            raise click.BadParameter(
-                f"unknown convention {name!r}; choose from {', '.join(known)}",
-                param_hint="'--conventions'",
-            )
-        if name in out:
-            raise click.BadParameter(f"{name} is listed twice", param_hint="'--conventions'")
-        out.append(name)
-    return out
-
-
 def _readers(
     explicit: list[str] | None, typed: Mapping[str, Any]
 ) -> tuple[dict[str, tuple[dict[str, Option], dict[str, Any]]], dict[str, str]]:
@@ -169,14 +161,14 @@ def _readers(
         options = {o.name: o for o in conventions.load(name).OPTIONS}
         unread = [n for n in typed if n not in options]
         if unread:
-            flags = ", ".join(_flag(n) for n in unread)
+            flags = ", ".join(flag(n) for n in unread)
             if explicit is not None:
-                reads = ", ".join(_flag(n) for n in options) or "no options"
+                reads = ", ".join(flag(n) for n in options) or "no options"
                 raise click.UsageError(f"{name}: does not read {flags} (it reads {reads})")
             skipped[name] = f"does not read {flags}"
             continue
         try:
-            params = {k: parse_typed(options[k], v) for k, v in typed.items()}
+            params = {k: parse_typed(options[k], v, name) for k, v in typed.items()}
         except click.BadParameter as exc:
             if explicit is not None:
                 hint = exc.param_hint
@@ -207,10 +199,6 @@ def _summary(skipped: Mapping[str, str]) -> str:
     for name, reason in skipped.items():
         groups.setdefault(reason, []).append(name)
     return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in groups.items())
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 # --- the table -------------------------------------------------------------------------------
@@ -256,8 +244,8 @@ def _print(comparison: Comparison, shown: Mapping[str, Any]) -> None:
 
 def _typed_text(name: str, value: Any, fmt_value: Any) -> str:
     if isinstance(value, bool):
-        return _flag(name) if value else f"--no-{_flag(name)[2:]}"
-    return f"{_flag(name)} {fmt_value(value)}"
+        return flag(name) if value else f"--no-{flag(name)[2:]}"
+    return f"{flag(name)} {fmt_value(value)}"
 
 
 def _print_entry(con: Console, entry: Compared, reference: Compared, is_ref: bool) -> None:

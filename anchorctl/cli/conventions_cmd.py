@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from anchorctl.cli.options import format_option
+
 
 @click.group(
     "conventions",
@@ -20,14 +22,7 @@ Examples:
   anchorctl conventions --format json | jq '.[] | select(.ratio_meaning == "height / width")'
 """,
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A table for people, or JSON.",
-)
+@format_option(("table", "json"), "A table for people, or JSON.")
 @click.pass_context
 def conventions(ctx: click.Context, fmt: str) -> None:
     """List the conventions: units, what a ratio means, and the options each one reads."""
@@ -52,14 +47,7 @@ def conventions(ctx: click.Context, fmt: str) -> None:
 
 @conventions.command("show")
 @click.argument("name")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="The rules as text, or JSON.",
-)
+@format_option(("text", "json"), "The rules as text, or JSON.")
 def show(name: str, fmt: str) -> None:
     """Print convention NAME's rules, sources and options (with defaults)."""
     if name not in _names():

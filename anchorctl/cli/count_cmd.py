@@ -4,50 +4,67 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
-from anchorctl.cli.source import Source, from_cli, source_options
+from anchorctl.cli.options import (
+    OUTPUT,
+    ConventionCommand,
+    anchor_options,
+    format_option,
+    input_size_options,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+
+
+@dataclass(frozen=True)
+class CountOptions:
+    """``count``'s own options."""
+
+    expect: int | None = None
+    fmt: str = "table"
 
 
 @click.command(
     "count",
     cls=ConventionCommand,
+    section=OUTPUT,
     epilog="""\b
 Examples:
   anchorctl count --preset ssd300 --expect 8732
-  anchorctl count --preset fasterrcnn-fpn --image-size 1216x800 --format json
+  anchorctl count --preset fasterrcnn-fpn --input-size 1216x800 --format json
   anchorctl count --config my_anchors.toml
   anchorctl count --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 16x16
 """,
 )
 @source_options
 @anchor_options
-@image_size_options
-@click.option(
+@input_size_options()
+@option(
     "--expect",
     type=click.IntRange(min=0),
     default=None,
     metavar="N",
     help="Exit 1, with the per-level table and the difference, unless the total is N.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A table for people, or JSON with `total` and `levels`.",
-)
+@format_option(("table", "json"), "A table for people, or JSON with `total` and `levels`.")
 @click.pass_context
-def count(ctx: click.Context, /, expect: int | None, fmt: str, **values: Any) -> None:
+def count(ctx: click.Context, /, **values: Any) -> None:
     """Count anchors level by level: rows x cols x per-cell = count, with running totals.
 
     The anchors come from --preset, --config, or --convention and its options.
     """
-    source = from_cli(ctx, values)
+    run_count(AnchorOptions.from_context(ctx), record(CountOptions, values))
+
+
+def run_count(request: AnchorOptions, opts: CountOptions) -> None:
+    """``count`` with its options read."""
+    expect, fmt = opts.expect, opts.fmt
+    source = resolve(request)
     from anchorctl.counting import level_rows
 
     rows = level_rows(source.levels)

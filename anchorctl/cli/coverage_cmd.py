@@ -4,32 +4,75 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from anchorctl import params
 from anchorctl.cli.dataset import (
+    DatasetOptions,
     dataset_options,
     input_boxes,
     progress_bar,
     read_dataset,
+    resize_plan,
     skipped_summary,
 )
-from anchorctl.cli.options import ConventionCommand, anchor_options
-from anchorctl.cli.source import from_cli, source_options
+from anchorctl.cli.options import (
+    OUTPUT,
+    ConventionCommand,
+    anchor_options,
+    deprecated,
+    format_option,
+    input_size_options,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+
+THRESHOLDS = (0.3, 0.5, 0.7)
+
+
+@dataclass(frozen=True)
+class CoverageOptions:
+    """``coverage``'s own options."""
+
+    iou: float | tuple[float, ...] = 0.5
+    thresholds: tuple[float, ...] | None = None
+    fail_under: float | None = None
+    worst: int = 10
+    fmt: str = "table"
+
+    def recall_at(self) -> tuple[list[float], float | None]:
+        """The thresholds to report and the main one (``None``: 0.5 if listed, else the
+        first, as the old ``--iou T1,T2,...`` chose it)."""
+        if isinstance(self.iou, tuple):
+            if self.thresholds is not None:
+                raise click.UsageError(
+                    "--iou T1,T2,... is the old name of --thresholds; give --thresholds only"
+                )
+            return list(self.iou), None
+        return list(self.thresholds or THRESHOLDS), self.iou
+
+
+def _old_iou_list(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if isinstance(value, tuple) and ctx.get_parameter_source("iou") is ParameterSource.COMMANDLINE:
+        deprecated("--iou with a list", "--thresholds T1,T2,... (and --iou T for the main one)")
+    return value
 
 
 @click.command(
     "coverage",
     cls=ConventionCommand,
+    section=OUTPUT,
     epilog="""\b
 Examples:
   anchorctl coverage instances_val2017.json --preset ssd300
-  anchorctl coverage VOC2007/Annotations --preset faster-rcnn \
-      --resize shorter-side --shorter-side 600,1000
-  anchorctl coverage labels/ --images-dir images/ --preset yolov5 --resize letterbox \
-      --fail-under 0.95
+  anchorctl coverage VOC2007/Annotations --preset faster-rcnn
+  anchorctl coverage labels/ --images-dir images/ --preset yolov5 --fail-under 0.95
+  anchorctl coverage labels/ --image-size 1920x1080 --preset yolov5 --iou 0.6
   anchorctl coverage boxes.csv --convention torchvision --sizes 32 --ratios 0.5,1,2 \\
       --feature-map 20x20 --input-size 640x640 --format json
 """,
@@ -37,101 +80,110 @@ Examples:
 @dataset_options
 @source_options
 @anchor_options
-@click.option(
+@input_size_options(image_file=False, legacy=False, default_help="the preset's")
+@option(
     "--iou",
-    "thresholds",
-    type=params.FloatList("T1,T2,...", "0.3,0.5,0.7", unit_interval=True),
-    default="0.3,0.5,0.7",
+    "iou",
+    type=params.IouOrList(),
+    default=0.5,
     show_default=True,
-    help="IoU thresholds for recall; the main one is 0.5 if listed, else the first.",
+    callback=_old_iou_list,
+    help="The IoU at which a box counts as covered (for the breakdowns and --fail-under).",
 )
-@click.option(
+@option(
+    "--thresholds",
+    type=params.THRESHOLDS,
+    default=None,
+    help="IoU thresholds to report recall at (--iou is added). [default: 0.3,0.5,0.7]",
+)
+@option(
     "--fail-under",
     type=click.FloatRange(0, 1),
     default=None,
     metavar="RECALL",
-    help="Exit 1 when recall at the main threshold is lower (for CI).",
+    help="Exit 1 when recall at --iou is lower (for CI).",
 )
-@click.option("--worst", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many of the worst-covered boxes to list.")  # fmt: skip
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A report for people, or JSON for scripts.",
-)
+@option("--worst", type=click.IntRange(min=0), default=10, show_default=True, metavar="N",
+        help="How many of the worst-covered boxes to list.")  # fmt: skip
+@format_option(("table", "json"), "A report for people, or JSON for scripts.")
 @click.pass_context
 def coverage(ctx: click.Context, /, **values: Any) -> None:
     """Check how well the anchors cover the ground-truth boxes of ANNOTATIONS.
 
-    Boxes are mapped to the network input as training does (--resize), then each is matched
-    position-aware (the best IoU over every anchor at its position, as SSD and RPN assign)
-    and shape-only (centred shapes, and YOLO's width/height-ratio test with its best possible
-    recall, BPR). The report gives recall at each --iou threshold, the mean best IoU and BPR,
-    broken down by COCO size (small < 32x32 px of the input, medium < 96x96, large) and by
-    aspect ratio, and lists the worst-covered boxes.
+    Boxes are mapped to the network input as training does (--resize); each is matched to
+    every anchor at its position (as SSD and RPN assign) and by shape alone (centred, and
+    YOLO's ratio test: best possible recall, BPR). The report gives recall, mean best IoU and
+    BPR by COCO size (small < 32x32 input px, medium < 96x96, large) and by aspect ratio, and
+    lists the worst-covered boxes.
     """
+    run_coverage(
+        AnchorOptions.from_context(ctx),
+        record(DatasetOptions, values),
+        record(CoverageOptions, values),
+    )
+
+
+def run_coverage(anchors: AnchorOptions, data: DatasetOptions, opts: CoverageOptions) -> None:
+    """``coverage`` with its options read."""
     from anchorctl import coverage as cov
     from anchorctl.iou import grid_from_levels
 
-    quiet = values["quiet"]
-    with progress_bar("reading annotations", quiet) as advance:
-        ann = read_dataset(values, advance)
+    thresholds, main = opts.recall_at()
+    resize = resize_plan(data, anchors)
+    with progress_bar("reading annotations", data.quiet) as advance:
+        ann = read_dataset(data, advance)
     # The anchors as given, to learn the preset's input size and check the options early.
-    if values["resize"] == "shorter-side":
-        boxes, sizes = input_boxes(ann, values, None)
+    if resize.mode == "shorter-side":
+        boxes, sizes = input_boxes(ann, resize, None)
         first = (int(sizes[0][0]), int(sizes[0][1])) if len(sizes) else None
-        probe = from_cli(ctx, {**values, "image_size": first})
+        probe = resolve(anchors.at(first))
     else:
-        probe = from_cli(ctx, {**values, "image_size": values.get("input_size")})
-        boxes, sizes = input_boxes(ann, values, probe.image_size)
+        probe = resolve(anchors)
+        boxes, sizes = input_boxes(ann, resize, probe.image_size)
     cache: dict[tuple[int, int], Any] = {}
 
     def grids(size: tuple[int, int]) -> Any:
         size = (int(size[0]), int(size[1]))
         if size not in cache:
-            source = (
-                probe if probe.image_size == size else from_cli(ctx, {**values, "image_size": size})
-            )
+            source: Source = probe if probe.image_size == size else resolve(anchors.at(size))
             cache[size] = grid_from_levels(source.levels, source.rules, size)
         return cache[size]
 
-    thresholds = list(values["thresholds"])
-    with progress_bar("matching boxes to anchors", quiet) as advance:
+    with progress_bar("matching boxes to anchors", data.quiet) as advance:
         report = cov.coverage_report(
             boxes,
             sizes,
             grids,
             thresholds,
+            main=main,
             image_index=ann.image_index,
             image_names=[image.name for image in ann.images],
-            worst=values["worst"],
+            worst=opts.worst,
             progress=advance,
         )
     report = {
-        "annotations": str(values["annotations"]),
+        "annotations": str(data.annotations),
         "format": ann.format,
         "convention": probe.convention,
         "preset": probe.preset.name if probe.preset else None,
-        "resize": values["resize"],
+        "resize": resize.mode,
+        "resize_from": resize.origin,
+        "shorter_side": list(resize.shorter_side or ()) or None,
         "skipped": len(ann.skipped),
         "skipped_by_reason": skipped_summary(ann),
         **report,
     }
-    if values["fmt"] == "json":
+    if opts.fmt == "json":
         click.echo(json.dumps(report, indent=2))
     else:
-        _print_report(report)
-    fail_under = values["fail_under"]
-    if fail_under is not None:
-        main = f"{report['main_threshold']:g}"
-        recall = report["recall"][main]
-        if recall is None or recall < fail_under:
+        _print_report(report, resize.describe())
+    if opts.fail_under is not None:
+        main_key = f"{report['main_threshold']:g}"
+        recall = report["recall"][main_key]
+        if recall is None or recall < opts.fail_under:
             shown = "n/a" if recall is None else f"{recall:.4f}"
             raise click.ClickException(
-                f"recall at IoU {main} is {shown}, under --fail-under {fail_under:g}"
+                f"recall at IoU {main_key} is {shown}, under --fail-under {opts.fail_under:g}"
             )
 
 
@@ -143,7 +195,7 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any], resize: str) -> None:
     from rich.table import Table
 
     from anchorctl.tables import console
@@ -152,7 +204,7 @@ def _print_report(report: dict[str, Any]) -> None:
     source = report["preset"] or report["convention"]
     con.print(
         f"coverage of {report['boxes']:,} boxes ({report['format']}, {report['skipped']:,} "
-        f"skipped) by {source} anchors · resize {report['resize']} · IoU in input pixels",
+        f"skipped) by {source} anchors · resize {resize} · IoU in input pixels",
         style="bold cyan",
         soft_wrap=True,
     )

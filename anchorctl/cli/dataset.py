@@ -1,8 +1,8 @@
 """Options and steps shared by the commands that read a data set (coverage, suggest).
 
 Reading annotations, mapping their boxes to the network input the way training resizes the
-images, and a progress bar on stderr for long reads (only on a terminal, never with
-``--quiet``).
+images (by default as the preset's framework trains), and a progress bar on stderr for long
+reads (only on a terminal, never with ``--quiet``).
 """
 
 from __future__ import annotations
@@ -10,109 +10,167 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from anchorctl import params
+from anchorctl.cli.options import DATA, annotations_format_option, apply, option
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
     from anchorctl.annotations import Annotations
+    from anchorctl.cli.source import AnchorOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMATS = ("coco", "voc", "yolo", "csv")
 RESIZE = ("stretch", "letterbox", "shorter-side")
 
 
 def dataset_options(func: F) -> F:
     """ANNOTATIONS and the options that say how to read them and resize their images."""
-    options = [
+    return apply(
+        func,
         click.argument("annotations", type=click.Path(path_type=Path)),
-        click.option(
-            "--annotations-format",
-            "ann_format",
-            type=click.Choice(FORMATS),
-            default=None,
-            help="coco (JSON), voc (folder of XML), yolo (folder of txt), csv "
-            "(image,width,height,xmin,ymin,xmax,ymax). [default: from the file or folder]",
-        ),
-        click.option(
+        annotations_format_option(),
+        option(
             "--categories",
             default=None,
             metavar="NAME,...",
-            help="Only boxes of these categories (comma-separated names).",
+            section=DATA,
+            help="Only boxes of these categories.",
         ),
-        click.option("--include-crowd", is_flag=True, help="Keep COCO iscrowd boxes."),
-        click.option("--include-difficult", is_flag=True, help="Keep VOC difficult objects."),
-        click.option(
+        option("--include-crowd", is_flag=True, section=DATA, help="Keep COCO iscrowd boxes."),
+        option(
+            "--include-difficult", is_flag=True, section=DATA, help="Keep VOC difficult objects."
+        ),
+        option(
             "--images-dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Where YOLO's images are (their headers give the image sizes).",
+            section=DATA,
+            help="Where YOLO's images are (for their sizes).",
         ),
-        click.option(
+        option(
             "--image-size",
             "dataset_image_size",
             type=params.IMAGE_SIZE,
             default=None,
-            help="YOLO: the size WIDTHxHEIGHT of every image, when the images are not at hand.",
+            section=DATA,
+            help="Each image's size, for YOLO labels alone.",
         ),
-        click.option(
+        option(
             "--strict",
             is_flag=True,
-            help="Fail on the first malformed entry instead of skipping it.",
+            section=DATA,
+            help="Stop at the first malformed entry.",
         ),
-        click.option(
+        option(
             "--resize",
             type=click.Choice(RESIZE),
-            default="stretch",
-            show_default=True,
-            help="How training maps images to the network input.",
-        ),
-        click.option(
-            "--input-size",
-            type=params.IMAGE_SIZE,
             default=None,
-            help="Network input WIDTHxHEIGHT for stretch and letterbox. [default: the preset's]",
+            metavar="MODE",
+            section=DATA,
+            help="How training fits images to the network input. [default: as the preset "
+            "trains, else stretch]",
         ),
-        click.option(
+        option(
             "--shorter-side",
             type=params.FloatList("MIN,MAX", "800,1333", count=2, positive=True),
             default=None,
-            help="For --resize shorter-side: the shorter side's size and the longer's cap.",
+            section=DATA,
+            help="Shorter side's size, longer side's cap. [default: the preset's]",
         ),
-        click.option("-q", "--quiet", is_flag=True, help="No progress bars."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+        option("-q", "--quiet", is_flag=True, help="No progress bars."),
+    )
 
 
-def read_dataset(
-    values: dict[str, Any], progress: Callable[[int, int], None] | None
-) -> Annotations:
+@dataclass(frozen=True)
+class DatasetOptions:
+    """The data set and how training resizes its images, as the command line gives them."""
+
+    annotations: Path
+    annotations_format: str | None = None
+    categories: str | None = None
+    include_crowd: bool = False
+    include_difficult: bool = False
+    images_dir: Path | None = None
+    dataset_image_size: tuple[int, int] | None = None
+    strict: bool = False
+    resize: str | None = None
+    shorter_side: tuple[float, float] | None = None
+    quiet: bool = False
+
+    @property
+    def wanted(self) -> list[str] | None:
+        """``--categories`` as a list of names (``None``: every category)."""
+        if not self.categories:
+            return None
+        return [c.strip() for c in self.categories.split(",") if c.strip()]
+
+
+@dataclass(frozen=True)
+class Resize:
+    """How the boxes are mapped to the network input, and where that choice came from."""
+
+    mode: str
+    shorter_side: tuple[int, int] | None
+    origin: str  # "--resize", "the yolov5 preset", "the default"
+
+    def describe(self) -> str:
+        """``letterbox (the yolov5 preset's)``, for the report's title."""
+        mode = self.mode
+        if self.mode == "shorter-side" and self.shorter_side is not None:
+            mode += f" {self.shorter_side[0]},{self.shorter_side[1]}"
+        return mode if self.origin == "--resize" else f"{mode} ({self.origin})"
+
+
+def resize_plan(data: DatasetOptions, anchors: AnchorOptions) -> Resize:
+    """``--resize`` as given, else the way the preset's framework trains, else stretch."""
+    preset = None
+    if anchors.preset is not None:
+        from anchorctl.errors import AnchorError
+        from anchorctl.presets import load_preset
+
+        try:
+            preset = load_preset(anchors.preset)
+        except AnchorError:
+            preset = None  # an unknown name: reported where the anchors are read
+    shorter = (
+        (int(data.shorter_side[0]), int(data.shorter_side[1]))
+        if data.shorter_side is not None
+        else None
+    )
+    if data.resize is not None:
+        if shorter is None and data.resize == "shorter-side" and preset is not None:
+            shorter = preset.shorter_side
+        return Resize(data.resize, shorter, "--resize")
+    if preset is not None:
+        return Resize(
+            preset.resize, shorter or preset.shorter_side, f"the {preset.name} preset's default"
+        )
+    return Resize("stretch", shorter, "the default")
+
+
+def read_dataset(data: DatasetOptions, progress: Callable[[int, int], None] | None) -> Annotations:
     """The annotations the options name, with the skipped entries reported on stderr."""
     from anchorctl.annotations import read_annotations
 
-    categories = values.get("categories")
-    wanted = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
-    ann = read_annotations(
-        values["annotations"],
-        values.get("ann_format"),
-        categories=wanted,
-        include_crowd=values.get("include_crowd", False),
-        include_difficult=values.get("include_difficult", False),
-        images_dir=values.get("images_dir"),
-        image_size=values.get("dataset_image_size"),
-        strict=values.get("strict", False),
+    return read_annotations(
+        data.annotations,
+        data.annotations_format,
+        categories=data.wanted,
+        include_crowd=data.include_crowd,
+        include_difficult=data.include_difficult,
+        images_dir=data.images_dir,
+        image_size=data.dataset_image_size,
+        strict=data.strict,
         progress=progress,
     )
-    return ann
 
 
 def skipped_summary(ann: Annotations) -> dict[str, int]:
@@ -123,25 +181,26 @@ def skipped_summary(ann: Annotations) -> dict[str, int]:
 
 
 def input_boxes(
-    ann: Annotations, values: dict[str, Any], default_size: tuple[int, int] | None
+    ann: Annotations, resize: Resize, input_size: tuple[int, int] | None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """The boxes in network-input pixels and each box's input size (see anchorctl.geometry)."""
+    """The boxes in network-input pixels and each box's input size (see anchorctl.geometry).
+
+    ``input_size`` is the network input for stretch and letterbox (``--input-size`` or the
+    preset's); shorter-side gives each image its own.
+    """
     from anchorctl.geometry import to_input
 
-    mode = values["resize"]
-    size = values.get("input_size") or default_size
-    shorter = values.get("shorter_side")
-    if mode == "shorter-side":
-        if shorter is None:
+    if resize.mode == "shorter-side":
+        if resize.shorter_side is None:
             raise click.UsageError(
                 "--resize shorter-side needs --shorter-side MIN,MAX (e.g. 800,1333)"
             )
-        return to_input(ann, mode, shorter_side=(int(shorter[0]), int(shorter[1])))
-    if size is None:
+        return to_input(ann, resize.mode, shorter_side=resize.shorter_side)
+    if input_size is None:
         raise click.UsageError(
-            f"--resize {mode} needs the network input: give --input-size WxH or a --preset"
+            f"--resize {resize.mode} needs the network input: give --input-size WxH or a --preset"
         )
-    return to_input(ann, mode, input_size=size)
+    return to_input(ann, resize.mode, input_size=input_size)
 
 
 @contextlib.contextmanager

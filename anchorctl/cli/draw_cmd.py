@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from anchorctl import params
 from anchorctl.cli.list_cmd import level_option
-from anchorctl.cli.options import ANCHOR_HELP, ConventionCommand, anchor_options
-from anchorctl.cli.source import Source, from_cli, source_options
+from anchorctl.cli.options import (
+    ConventionCommand,
+    anchor_options,
+    annotations_format_option,
+    input_size_options,
+    iou_option,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
@@ -28,11 +37,42 @@ SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than draw it
 _BYTES_PER_CELL = 16  # a (row, col) pair of int64
 _BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
+_TRUTH = "Ground truth"
+
+Selection = tuple[tuple[tuple[int, int], ...], int | None, bool]
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """``draw``'s own options."""
+
+    images: tuple[Path, ...] = ()
+    cells: tuple[tuple[int, int], ...] = ()
+    every: int | None = None
+    all_cells: bool = False
+    grid: bool = False
+    fill: bool = False
+    output: str | None = None
+    level: int | None = None
+    boxes_path: Path | None = None
+    annotations_format: str | None = None
+    iou: float = 0.5
+
+    @property
+    def selection(self) -> Selection:
+        """The cells to draw: ``(cells, every, all_cells)``."""
+        return self.cells, self.every, self.all_cells
+
+    @property
+    def truth_only(self) -> bool:
+        """Ground truth given and no cells chosen: draw only the boxes and their best anchors."""
+        return self.boxes_path is not None and not (self.cells or self.every or self.all_cells)
 
 
 @click.command(
     "draw",
     cls=ConventionCommand,
+    section="Drawing",
     epilog="""\b
 Examples:
   anchorctl draw cat.jpg --sizes 0.2,0.5 --ratios 1,4,0.25
@@ -41,58 +81,31 @@ Examples:
   anchorctl draw photos/*.jpg --sizes 0.2 --feature-map 4x4 --every 2 -o drawn/
   anchorctl draw cat.jpg --sizes 0.2 -o - | display -
   anchorctl draw cat.jpg --preset retinanet --level 2 --grid
+  anchorctl draw cat.jpg --preset ssd300 --boxes instances_val2017.json --iou 0.7
 
 Writes <stem>.anchors.png in the current folder unless -o says otherwise.
-
-"""
-    + ANCHOR_HELP,
+""",
 )
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @source_options
 @anchor_options
-@click.option(
-    "--image-size",
-    "image_size",
-    type=params.IMAGE_SIZE,
-    default=None,
-    help="Network input WIDTHxHEIGHT the anchors are made for; they are scaled onto each "
-    "image. [default: each image's own size]",
+@input_size_options(
+    image_file=False, default_help="each image's own size; the anchors are scaled onto it"
 )
 @level_option
-@click.option(
-    "--boxes",
-    "boxes_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Ground-truth annotations (COCO, VOC, YOLO or CSV): each box of the image is drawn "
-    "green when an anchor covers it at --iou, red when none does, with its best anchor dashed.",
-)
-@click.option(
-    "--boxes-format",
-    type=click.Choice(("coco", "voc", "yolo", "csv")),
-    default=None,
-    help="Format of --boxes. [default: from the file or folder]",
-)
-@click.option(
-    "--iou",
-    "iou_threshold",
-    type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="With --boxes: the IoU at which a box counts as covered.",
-)
-@click.option(
+@option(
     "--cell",
     "cells",
     type=params.CELL,
     multiple=True,
     help="Draw this cell's anchors (repeatable). [default: the centre cell]",
 )
-@click.option("--every", type=click.IntRange(min=1), help="Every N-th cell in both directions.")
-@click.option("--all-cells", is_flag=True, help="Every cell's anchors.")
-@click.option("--grid", is_flag=True, help="Overlay the feature-map cells and their centres.")
-@click.option("--fill", is_flag=True, help="Fill anchors with translucent colour.")
-@click.option(
+@option("--every", type=click.IntRange(min=1), metavar="N",
+        help="Every N-th cell in both directions.")  # fmt: skip
+@option("--all-cells", is_flag=True, help="Every cell's anchors.")
+@option("--grid", is_flag=True, help="Overlay the feature-map cells and their centres.")
+@option("--fill", is_flag=True, help="Fill anchors with translucent colour.")
+@option(
     "-o",
     "--output",
     type=click.Path(),
@@ -100,37 +113,39 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
     help="Output FILE (.png/.jpg/.jpeg) for one image, a DIR for several (made if missing), "
     "or - for PNG on stdout.",
 )
+@option(
+    "--boxes",
+    "boxes_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="ANNOTATIONS",
+    section=_TRUTH,
+    help="Ground-truth boxes of the image: green when an anchor covers one at --iou, red "
+    "when none does, with its best anchor dashed.",
+)
+@annotations_format_option(legacy=True, section=_TRUTH)
+@iou_option("With --boxes: the IoU at which a box counts as covered.", section=_TRUTH)
 @click.pass_context
-def draw(
-    ctx: click.Context,
-    /,
-    images: tuple[Path, ...],
-    cells: tuple[tuple[int, int], ...],
-    every: int | None,
-    all_cells: bool,
-    grid: bool,
-    fill: bool,
-    output: str | None,
-    level: int | None,
-    boxes_path: Path | None,
-    boxes_format: str | None,
-    iou_threshold: float,
-    **values: object,
-) -> None:
+def draw(ctx: click.Context, /, **values: Any) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
     The legend lists each slot's parameters and width x height in pixels, and the feature
-    map used. Each image is taken as the network input (or scaled from --image-size), so
-    pixel conventions draw at their true size. Outputs are written whole or not at all
-    (temporary file, then rename), and an input is never overwritten. Images that cannot be
-    read are reported and skipped; the exit status is then 1.
+    map used. Each image is taken as the network input (or scaled from --input-size), so
+    pixel conventions draw at their true size. Outputs are written whole or not at all, and
+    an input is never overwritten. Images that cannot be read are reported and skipped; the
+    exit status is then 1.
     """
+    run_draw(AnchorOptions.from_context(ctx), record(DrawOptions, values))
+
+
+def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
+    """``draw`` with its options read."""
+    images, cells, every, all_cells = opts.images, opts.cells, opts.every, opts.all_cells
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
-    values = {**values, "level": level}
     # The anchors as the options describe them, to check the request before any image is read.
-    probe = _source(ctx, values, _header_size(images[0]))
-    chosen_levels = _levels(probe, level)
+    probe = _source(request, _header_size(images[0]))
+    chosen_levels = _levels(probe, opts.level)
     from anchorctl.cells import check_cells, count_cells
 
     for index in chosen_levels:
@@ -140,7 +155,7 @@ def draw(
         except AnchorError as exc:
             raise click.UsageError(f"--cell: {exc} (level {index})") from None
         rows, cols = lv.feature_map
-        if grid and rows + cols > MAX_GRID_LINES:
+        if opts.grid and rows + cols > MAX_GRID_LINES:
             raise click.UsageError(
                 f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
             )
@@ -148,20 +163,16 @@ def draw(
         sum(count_cells(probe.levels[i].feature_map, cells, every, all_cells)
             * probe.levels[i].per_cell for i in chosen_levels)
     )  # fmt: skip
-    targets = _plan_outputs(images, output)
-    _make_folder(output)
-    selection = (cells, every, all_cells)
+    targets = _plan_outputs(images, opts.output)
+    _make_folder(opts.output)
     truth = None
-    if boxes_path is not None:
+    if opts.boxes_path is not None:
         from anchorctl.annotations import read_annotations
-        from anchorctl.annotations.detect import resolve
+        from anchorctl.annotations.detect import resolve as resolve_format
 
-        kind = resolve(boxes_path, boxes_format).fmt
+        kind = resolve_format(opts.boxes_path, opts.annotations_format).fmt
         folder = images[0].parent if kind == "yolo" else None
-        truth = read_annotations(boxes_path, kind, images_dir=folder)
-        if not (cells or every or all_cells):
-            selection = ((), None, False)
-            values = {**values, "_no_cells": True}
+        truth = read_annotations(opts.boxes_path, kind, images_dir=folder)
     inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
@@ -171,7 +182,7 @@ def draw(
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, ctx, values, selection, grid, fill, truth, iou_threshold)
+                _draw_one(source, target, request, opts, truth)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -182,11 +193,11 @@ def draw(
         raise AnchorError(f"{failures} of {len(images)} images failed; the others were drawn")
 
 
-def _source(ctx: click.Context, values: dict[str, object], size: tuple[int, int] | None) -> Source:
-    """The anchors for an image of ``size`` (the network input unless --image-size says)."""
-    if values.get("image_size") is None and size is not None and values.get("preset") is None:
-        values = {**values, "image_size": size}
-    return from_cli(ctx, values)
+def _source(request: AnchorOptions, size: tuple[int, int] | None) -> Source:
+    """The anchors for an image of ``size`` (the network input unless --input-size says)."""
+    if request.input_size is None and size is not None and request.preset is None:
+        request = request.at(size)
+    return resolve(request)
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -280,13 +291,9 @@ def _make_folder(output: str | None) -> None:
 def _draw_one(
     source: Path,
     target: Path | None,
-    ctx: click.Context,
-    values: dict[str, object],
-    selection: tuple[tuple[tuple[int, int], ...], int | None, bool],
-    grid: bool,
-    fill: bool,
+    request: AnchorOptions,
+    opts: DrawOptions,
     truth: Annotations | None = None,
-    iou_threshold: float = 0.5,
 ) -> None:
     import numpy as np
 
@@ -295,9 +302,10 @@ def _draw_one(
 
     image = render.load_image(source)
     img_w, img_h = image.size
-    anchors = _source(ctx, values, (img_w, img_h))
-    level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]
+    anchors = _source(request, (img_w, img_h))
+    level_ids = _levels(anchors, opts.level)
     scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
+    selection = ((), None, False) if opts.truth_only else opts.selection
     try:
         boxes: list[npt.NDArray[np.float32]] = []
         slots: list[npt.NDArray[np.int32]] = []
@@ -306,17 +314,17 @@ def _draw_one(
         for index in level_ids:
             lv = anchors.levels[index]
             chosen = select_cells(lv.feature_map, *selection)
-            if values.get("_no_cells"):
+            if opts.truth_only:
                 chosen = chosen[:0]
             boxes.append(cell_anchors(lv, chosen).astype(np.float32) * to_px)
             slots.append(np.tile(np.arange(lv.per_cell, dtype=np.int32), len(chosen)) + len(legend))
             prefix = f"L{index} " if len(anchors.levels) > 1 else ""
             legend += _legend(lv, scale, prefix)
         grid_spec = None
-        if grid:
+        if opts.grid:
             grid_spec = render.Grid(*grid_lines(anchors.levels[level_ids[-1]], scale))
         all_boxes = np.concatenate(boxes)
-        if values.get("_no_cells"):
+        if opts.truth_only:
             legend = []  # only the ground truth and its best anchors are drawn
         drawn = render.draw_anchors(
             image,
@@ -325,10 +333,10 @@ def _draw_one(
             legend,
             _title(anchors, level_ids, len(all_boxes)),
             grid_spec,
-            fill,
+            opts.fill,
         )
         if truth is not None:
-            drawn = _draw_truth(drawn, source, truth, anchors, level_ids, scale, iou_threshold)
+            drawn = _draw_truth(drawn, source, truth, anchors, level_ids, scale, opts.iou)
     except MemoryError:
         raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
     del image

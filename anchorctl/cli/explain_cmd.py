@@ -3,69 +3,74 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
 from anchorctl import params
 from anchorctl.cli.list_cmd import level_option
-from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
-from anchorctl.cli.source import from_cli, source_options
+from anchorctl.cli.options import (
+    ConventionCommand,
+    anchor_options,
+    format_option,
+    input_size_options,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, resolve, source_options
+
+
+@dataclass(frozen=True)
+class ExplainOptions:
+    """``explain``'s own options."""
+
+    cell: tuple[int, int] | None = None
+    deltas: tuple[float, float, float, float] | None = None
+    variances: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+    fmt: str = "text"
+    level: int | None = None
 
 
 @click.command(
     "explain",
     cls=ConventionCommand,
+    section="Cell",
     epilog="""\b
 Examples:
-  anchorctl explain --feature-map 16x16 --image-size 640x480 --cell 3,5 \
+  anchorctl explain --feature-map 16x16 --input-size 640x480 --cell 3,5 \\
       --sizes 0.2,0.5 --ratios 1,4,0.25
   anchorctl explain --feature-map 16x16 --image cat.jpg --sizes 0.2 --deltas 0.5,-0.2,0.1,0
-  anchorctl explain --feature-map 4x4 --image-size 300x300 --sizes 0.3 --format json
+  anchorctl explain --feature-map 4x4 --input-size 300x300 --sizes 0.3 --format json
   anchorctl explain --preset fasterrcnn-fpn --level 2 --cell 10,20
 """,
 )
 @source_options
 @anchor_options
-@image_size_options
+@input_size_options()
 @level_option
-@click.option(
+@option(
     "--cell",
     type=params.CELL,
     default=None,
     help="The cell ROW,COL (zero-based). [default: the centre cell]",
 )
-@click.option(
+@option(
     "--deltas",
     type=params.DELTAS,
     default=None,
     help="A predicted offset DX,DY,DW,DH to decode against each anchor (SSD centre-size).",
 )
-@click.option(
+@option(
     "--variances",
     type=params.VARIANCES,
     default="0.1,0.1,0.2,0.2",
     show_default=True,
     help="The box-coder variances V0,V1,V2,V3 used with --deltas.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="Plain text with formulas, or JSON for scripts.",
-)
+@format_option(("text", "json"), "Plain text with formulas, or JSON for scripts.")
 @click.pass_context
-def explain(
-    ctx: click.Context,
-    /,
-    cell: tuple[int, int] | None,
-    deltas: tuple[float, float, float, float] | None,
-    variances: tuple[float, float, float, float],
-    fmt: str,
-    level: int | None,
-    **values: object,
-) -> None:
+def explain(ctx: click.Context, /, **values: Any) -> None:
     """Show how one feature-map cell maps back onto the input image.
 
     Prints the stride in pixels, the cell's centre (normalized and in pixels), each anchor of
@@ -74,11 +79,17 @@ def explain(
     --deltas, decodes a predicted offset against each anchor, step by step:
     cx = acx + dx*v0*aw, cy = acy + dy*v1*ah, w = aw*exp(dw*v2), h = ah*exp(dh*v3).
     """
-    source = from_cli(ctx, values)
+    run_explain(AnchorOptions.from_context(ctx), record(ExplainOptions, values))
+
+
+def run_explain(request: AnchorOptions, opts: ExplainOptions) -> None:
+    """``explain`` with its options read."""
+    cell, deltas, variances, level = opts.cell, opts.deltas, opts.variances, opts.level
+    source = resolve(request)
     size = source.image_size
     if size is None and any(lv.is_normalized(source.rules) for lv in source.levels):
         raise click.UsageError(
-            "explain needs the image size: give --image-size WxH or --image FILE"
+            "explain needs the input size: give --input-size WxH or --image FILE"
         )
     index = level or 0
     if index >= len(source.levels):
@@ -111,7 +122,7 @@ def explain(
         result = explaining.LevelExplanation(
             source.rules, lv, index, size, cell, scale, deltas, variances
         )
-    if fmt == "json":
+    if opts.fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo("\n".join(result.lines()))

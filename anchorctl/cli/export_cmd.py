@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from anchorctl import params
-from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
-from anchorctl.cli.source import from_cli, source_options
+from anchorctl.cli.options import (
+    OUTPUT,
+    ConventionCommand,
+    anchor_options,
+    input_size_options,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, resolve, source_options
 
-TARGETS = ("torchvision", "mmdet", "detectron2", "yolo", "tf")
+# The targets are declared by anchorctl.export (numpy): read them when --to is parsed.
+TARGETS = params.LazyChoice(params.lazy_names("anchorctl.export", "TARGETS"))
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """``export``'s own options."""
+
+    target: str = ""
+    level_strides: tuple[float, ...] | None = None
 
 
 @click.command(
     "export",
     cls=ConventionCommand,
+    section=OUTPUT,
     epilog="""\b
 Examples:
   anchorctl export --preset fasterrcnn-fpn --to torchvision
@@ -26,44 +44,49 @@ Examples:
 )
 @source_options
 @anchor_options
-@image_size_options
-@click.option(
+@input_size_options()
+@option(
     "--to",
     "target",
-    type=click.Choice(TARGETS),
+    type=TARGETS,
     required=True,
-    help="The framework whose config to write (ratios converted: h/w for torchvision, "
-    "mmdet, detectron2; w/h for tf; explicit w,h pairs for yolo).",
+    metavar="TARGET",
+    help="The framework whose config to write (ratios converted to its definition; "
+    "explicit w,h pairs for yolo).",
 )
-@click.option(
+@option(
     "--level-strides",
-    "export_strides",
     type=params.FloatList("S1,S2,...", "8,16,32", positive=True),
     default=None,
     help="The backbone's stride of each level in pixels, when it differs from what the "
     "anchors' spacing says (torchvision derives 121 px for RetinaNet's last level at 800 px).",
 )
 @click.pass_context
-def export_cmd(ctx: click.Context, /, target: str, export_strides: Any, **values: Any) -> None:
+def export_cmd(ctx: click.Context, /, **values: Any) -> None:
     """Print the anchors (a --preset, a --config or the options) as TARGET's config snippet.
 
     The snippet names its units and ratio definition in a header; where TARGET's grammar
     cannot make exactly these shapes it writes the nearest config and says by how much it
     is off (and which exact alternative exists).
     """
+    run_export(AnchorOptions.from_context(ctx), record(ExportOptions, values))
+
+
+def run_export(request: AnchorOptions, opts: ExportOptions) -> None:
+    """``export`` with its options read."""
     from anchorctl.export import anchor_set_from_levels, export
 
-    source = from_cli(ctx, values)
+    source = resolve(request)
     size = source.image_size
     if size is None:
         raise click.UsageError(
-            "export needs the network input size: --image-size WxH or a --preset"
+            "export needs the network input size: --input-size WxH or a --preset"
         )
-    strides = list(export_strides) if export_strides else None
+    strides = list(opts.level_strides) if opts.level_strides else None
     if strides is not None and len(strides) != len(source.levels):
         raise click.BadParameter(
             f"{len(strides)} strides for {len(source.levels)} levels; give one per level",
             param_hint="'--level-strides'",
         )
     anchor_set = anchor_set_from_levels(source.levels, source.rules, size, strides=strides)
-    click.echo(export(anchor_set, target), nl=False)
+    click.echo(export(anchor_set, opts.target), nl=False)

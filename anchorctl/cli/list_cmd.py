@@ -8,18 +8,22 @@ import io
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from anchorctl.cli.options import (
-    ANCHOR_HELP,
+    OUTPUT,
     ConventionCommand,
     anchor_options,
-    image_size_options,
+    format_option,
+    input_size_options,
+    option,
+    record,
 )
-from anchorctl.cli.source import Source, from_cli, source_options
+from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level
@@ -33,7 +37,7 @@ _TEXT_BYTES_PER_ANCHOR = 48  # a CSV row of seven short numbers; JSON and pixels
 
 def level_option(func: Any) -> Any:
     """``--level N``: one level of a multi-level source."""
-    return click.option(
+    return option(
         "--level",
         type=click.IntRange(min=0),
         default=None,
@@ -42,75 +46,90 @@ def level_option(func: Any) -> Any:
     )(func)
 
 
+@dataclass(frozen=True)
+class ListOptions:
+    """``list``'s own options."""
+
+    level: int | None = None
+    all_anchors: bool = False
+    fmt: str = "table"
+    as_json: bool = False
+    box_format: str = "xyxy"
+    output: Path | None = None
+    max_rows: int | None = None
+
+    @property
+    def format(self) -> str:
+        """``--format``, with ``--json`` as its shortcut."""
+        if not self.as_json:
+            return self.fmt
+        if self.fmt not in ("table", "json"):
+            raise click.UsageError("--json is a shortcut for --format json; give one of them")
+        return "json"
+
+
 @click.command(
     "list",
     cls=ConventionCommand,
+    section=OUTPUT,
     epilog="""\b
 Examples:
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25
-  anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --image-size 640x480 --json
+  anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --input-size 640x480 --json
   anchorctl list --sizes 0.2 --feature-map 16x16 --all --format csv | head
   anchorctl list --sizes 0.1,0.141 --ratios 1,2,0.5 --feature-map 38x38 --all --format npy -o a.npy
   anchorctl list --preset ssd300
   anchorctl list --convention torchvision --sizes 32 --ratios 0.5,1,2 --feature-map 2x2 \\
-      --image-size 64x64
-
-"""
-    + ANCHOR_HELP,
+      --input-size 64x64
+""",
 )
 @source_options
 @anchor_options
-@image_size_options
+@input_size_options()
 @level_option
-@click.option("--all", "all_anchors", is_flag=True, help="List every anchor, not the shapes.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format; npy writes the (N, 4) float32 array of every anchor.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Shortcut for --format json.")
-@click.option(
+@option("--all", "all_anchors", is_flag=True, help="List every anchor, not the shapes.")
+@format_option(FORMATS, "npy writes the (N, 4) float32 array of every anchor.")
+@option("--json", "as_json", is_flag=True, help="Shortcut for --format json.")
+@option(
     "--box-format",
     type=click.Choice(BOX_FORMATS),
     default="xyxy",
     show_default=True,
-    help="Coordinates as xyxy, yxyx, cxcywh, or the convention's native form.",
+    metavar="FORMAT",
+    help="Coordinates in this order; native is the convention's own form.",
 )
-@click.option(
+@option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )
-@click.option(
+@option(
     "--max-rows",
     type=click.IntRange(min=0),
     default=None,
-    help="Rows of an --all table to show (0 = all). [default: one screen, or 1000 off a terminal]",
+    metavar="N",
+    help="Rows of an --all table to show (0 = all). [default: a screenful; 1000 off a terminal]",
 )
 @click.pass_context
 def list_anchors(ctx: click.Context, /, **values: Any) -> None:
     """Print the anchor shapes of one cell, or with --all every anchor.
 
-    The table's title states the convention, the feature map (rows x cols), the image size
-    (w x h), what a ratio means and the units. A normalized convention (mxnet) adds *_px
-    columns when an image size is known; pixel conventions are in pixels already. With a
-    preset or several feature maps, each level gets its own table.
+    The title states the convention, the feature map (rows x cols), the input size (w x h),
+    what a ratio means and the units; normalized anchors get *_px columns when the input
+    size is known. Each level of a preset gets its own table.
     """
-    fmt = values["fmt"]
-    if values["as_json"]:
-        if fmt not in ("table", "json"):
-            raise click.UsageError("--json is a shortcut for --format json; give one of them")
-        fmt = "json"
-    source = from_cli(ctx, values)
-    view = make_view(source, values["level"], values["box_format"])
-    output: Path | None = values["output"]
-    all_anchors = values["all_anchors"]
-    if output is not None and (all_anchors or fmt == "npy"):
+    run_list(AnchorOptions.from_context(ctx), record(ListOptions, values))
+
+
+def run_list(request: AnchorOptions, opts: ListOptions) -> None:
+    """``list`` with its options read."""
+    fmt = opts.format
+    source = resolve(request)
+    view = make_view(source, opts.level, opts.box_format)
+    output = opts.output
+    if output is not None and (opts.all_anchors or fmt == "npy"):
         from anchorctl.memory import check_disk
 
         per_anchor = 16 if fmt == "npy" else _TEXT_BYTES_PER_ANCHOR
@@ -129,15 +148,15 @@ def list_anchors(ctx: click.Context, /, **values: Any) -> None:
             _print_table(
                 out,
                 view,
-                all_anchors,
-                values["max_rows"],
+                opts.all_anchors,
+                opts.max_rows,
                 to_file=output is not None,
                 all_levels=source.levels,
             )
             return
         from anchorctl import output as writers
 
-        if all_anchors:
+        if opts.all_anchors:
             writers.write_anchors(fmt, out, view)
         else:
             writers.write_shapes(fmt, out, view)

@@ -1,17 +1,33 @@
-"""Options shared by every command, spelled once so every command spells them the same way.
+"""Options shared by the commands, declared once so every command spells them the same way.
 
-The anchor options of every convention are command-line options of ``list``, ``draw``,
-``explain``, ``count`` and ``compare``. MultiBoxPrior's (``--sizes --ratios --feature-map
---steps --offsets --clip``) are declared here; the others come from the conventions' own
-``OPTIONS`` lists when a command's options are first needed (never for ``anchorctl --help``,
-which imports no numpy). Per-level options may be repeated, once per feature map; an option
-the chosen convention does not read is an error, never silently ignored.
+One word, one meaning (the README's option-names table):
+
+* ``--input-size WxH``: the network input the anchors are laid on (``N`` for ``NxN``);
+  ``--image FILE`` takes it from an image's header;
+* ``--iou T``: the IoU at which a box counts as covered, one number;
+* ``--annotations-format``: the format of an annotations file or folder;
+* ``--format``: the output format, with each command's own choices.
+
+Old spellings that were documented (``--image-size`` for the network input, ``--boxes-format``)
+still work for one release, with a one-line deprecation message on stderr.
+
+Each convention's options (``--sizes``, ``--scales``, ``--flip``...) come from its ``OPTIONS``
+the first time a command's options are needed (never for ``anchorctl --help``, which imports
+no numpy). Their values are kept as typed and read by the chosen convention's own kind, so
+an error speaks that framework's words (:func:`parse_typed`). An option the chosen convention
+does not read is an error, never silently ignored.
+
+Commands take typed option records: frozen dataclasses whose fields are named like the click
+parameters, built once from click's values by :func:`record`. Adding an option to a command
+is one field and one option declaration.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,101 +35,292 @@ import click
 from click.core import ParameterSource
 
 from anchorctl import params
-from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from anchorctl.conventions.base import Option
-    from anchorctl.conventions.mxnet import MultiBoxPriorSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound="DataclassInstance")
 
-ANCHOR_HELP = """\b
-Conventions: --convention NAME picks the framework (default mxnet, MultiBoxPrior:
-len(sizes) + len(ratios) - 1 shapes per cell, every size with ratios[0], then sizes[0] with
-ratios[1:]; width = s * (rows/cols) * sqrt(r), height = s / sqrt(r), normalized; ratio =
-width / height). `anchorctl conventions` lists every convention with its rules and the
-options it reads. Repeat --feature-map (and per-level options) once per level."""
+# Help sections, in the order a command's help lists them.
+SOURCE = "Anchors source"
+ANCHORS = "Anchor options"
+DATA = "Data set"
+OUTPUT = "Output"
 
-# The options declared statically below; every other convention option is added on demand.
-STATIC = ("feature_map", "sizes", "ratios")
+
+class SectionOption(click.Option):
+    """A click option that names the help section it is listed under.
+
+    A choice given a short ``metavar`` (``--format FORMAT``) lists its choices in its help
+    instead, which keeps the help's first column narrow.
+    """
+
+    def __init__(self, *args: Any, section: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section = section
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        row = super().get_help_record(ctx)
+        if row is None or self.metavar is None or not isinstance(self.type, click.Choice):
+            return row
+        name, text = row
+        head, sep, extra = text.partition(" [")
+        choices = ", ".join(str(c) for c in self.type.choices)
+        return name, f"{head.rstrip()} One of {choices}.{sep}{extra}"
+
+
+def option(*decls: str, section: str | None = None, **attrs: Any) -> Callable[[F], F]:
+    """``click.option`` listed under help ``section`` (default: the command's own section)."""
+    return click.option(*decls, cls=SectionOption, section=section, **attrs)
+
+
+def apply(func: F, *decorators: Callable[[F], F]) -> F:
+    """``func`` under ``decorators``, the first listed outermost (as if stacked above it)."""
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+def record(cls: type[R], values: Mapping[str, Any]) -> R:
+    """A ``cls`` record from click's ``values``: each field takes the value of the same name.
+
+    Deprecated spellings are folded into their new names first (:func:`merge_legacy`); a
+    field with no value of its name keeps its default.
+    """
+    merged = merge_legacy(values)
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in merged.items() if k in names})
+
+
+# --- deprecated spellings --------------------------------------------------------------------
+
+# dest of a deprecated option -> (dest of its new name, old flag, new flag)
+LEGACY: dict[str, tuple[str, str, str]] = {}
+
+
+def legacy_option(
+    old: str, new: str, dest: str, new_dest: str, note: str = "", **attrs: Any
+) -> Callable[[F], F]:
+    """A hidden option ``old`` that still works for one release as ``new``.
+
+    Using it prints one deprecation line on stderr; :func:`record` moves its value to
+    ``new_dest``, and giving both spellings is a usage error.
+    """
+    LEGACY[dest] = (new_dest, old, new)
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and ctx.get_parameter_source(dest) is ParameterSource.COMMANDLINE:
+            deprecated(old, new + (f" ({note})" if note else ""))
+        return value
+
+    return click.option(old, dest, hidden=True, default=None, callback=warn, **attrs)
+
+
+def deprecated(old: str, new: str) -> None:
+    """The one-line deprecation message on stderr."""
+    click.echo(
+        f"anchorctl: {old} is deprecated and will be removed in the next release; use {new}",
+        err=True,
+    )
+
+
+def merge_legacy(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each deprecated option's value moved to its new name."""
+    out = dict(values)
+    for dest, (new_dest, old, new) in LEGACY.items():
+        value = out.pop(dest, None)
+        if value is None:
+            continue
+        if out.get(new_dest) is not None:
+            raise click.UsageError(f"give {new.split()[0]} once ({old} is its old name)")
+        out[new_dest] = value
+    return out
+
+
+# --- the shared options ----------------------------------------------------------------------
 
 
 def anchor_options(func: F) -> F:
-    """``--convention --feature-map --sizes --ratios`` (the rest come with the conventions)."""
-    options = [
-        click.option(
+    """``--convention NAME`` and ``--feature-map`` (each convention's options come with it)."""
+    return apply(
+        func,
+        option(
             "--convention",
             default="mxnet",
             show_default=True,
             metavar="NAME",
-            help="Anchor convention (framework); see `anchorctl conventions`.",
+            section=SOURCE,
+            help="Framework rules (see Conventions).",
         ),
-        click.option(
+        option(
             "--feature-map",
             "feature_map",
             type=params.FEATURE_MAP,
             multiple=True,
-            help="Feature-map size ROWSxCOLS (H x W of an NCHW tensor); repeat per level. "
+            section=ANCHORS,
+            help="Feature map ROWSxCOLS (H x W of an NCHW tensor); repeat per level. "
             "[default: 1x1]",
         ),
-        click.option(
-            "--sizes",
-            type=params.SIZES,
-            multiple=True,
-            help="Anchor sizes (mxnet: fractions of the image height; pixels elsewhere); "
-            "repeat per level. [mxnet default: 1]",
-        ),
-        click.option(
-            "--ratios",
-            type=params.RATIOS,
-            multiple=True,
-            help="Aspect ratios (w/h for mxnet, d2l, caffe, tf; h/w for torchvision, "
-            "detectron2, mmdet); repeat per level. [mxnet default: 1]",
-        ),
+    )
+
+
+def input_size_options(
+    image_file: bool = True, legacy: bool = True, default_help: str = ""
+) -> Callable[[F], F]:
+    """``--input-size WxH`` (the network input), with ``--image FILE`` to read it from an
+    image's header; ``legacy`` keeps ``--image-size`` as its deprecated old name."""
+
+    def decorate(func: F) -> F:
+        decorators = [
+            option(
+                "--input-size",
+                "input_size",
+                type=params.INPUT_SIZE,
+                default=None,
+                section=SOURCE,
+                help="Network input WIDTHxHEIGHT in pixels (N for NxN)."
+                + (f" [default: {default_help}]" if default_help else ""),
+            )
+        ]
+        if image_file:
+            decorators.append(
+                option(
+                    "--image",
+                    "image_file",
+                    type=click.Path(dir_okay=False, path_type=Path),
+                    default=None,
+                    section=SOURCE,
+                    help="Read the input size from this image's header.",
+                )
+            )
+        if legacy:
+            decorators.append(
+                legacy_option(
+                    "--image-size",
+                    "--input-size WxH",
+                    "legacy_image_size",
+                    "input_size",
+                    type=params.INPUT_SIZE,
+                )
+            )
+        return apply(func, *decorators)
+
+    return decorate
+
+
+# The name other modules used before --input-size: the same options.
+image_size_options = input_size_options()
+
+
+def format_option(
+    choices: Sequence[str], help: str, default: str | None = None
+) -> Callable[[F], F]:
+    """``--format``: every command's output switch, with its own ``choices``."""
+    return option(
+        "--format",
+        "fmt",
+        type=click.Choice(tuple(choices)),
+        default=default or choices[0],
+        show_default=True,
+        metavar="FORMAT",
+        section=OUTPUT,
+        help=help,
+    )
+
+
+ANNOTATION_FORMATS = params.LazyChoice(
+    params.lazy_names("anchorctl.annotations.records", "FORMATS")
+)
+
+
+def annotations_format_option(legacy: bool = False, section: str = DATA) -> Callable[[F], F]:
+    """``--annotations-format``: the format of an annotations file or folder (the names are
+    :data:`anchorctl.annotations.records.FORMATS`); ``legacy`` keeps ``--boxes-format``."""
+    decorators = [
+        option(
+            "--annotations-format",
+            "annotations_format",
+            type=ANNOTATION_FORMATS,
+            default=None,
+            metavar="FORMAT",
+            section=section,
+            help="Format of the annotations. [default: from the file or folder]",
+        )
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    if legacy:
+        decorators.append(
+            legacy_option(
+                "--boxes-format",
+                "--annotations-format",
+                "legacy_boxes_format",
+                "annotations_format",
+                type=ANNOTATION_FORMATS,
+            )
+        )
+    return lambda func: apply(func, *decorators)
 
 
-def image_size_options(func: F) -> F:
-    """``--image-size WxH`` or ``--image FILE``."""
-    func = click.option(
-        "--image",
-        "image_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Take the image size (after EXIF rotation) from this image file.",
-    )(func)
-    func = click.option(
-        "--image-size",
-        "image_size",
-        type=params.IMAGE_SIZE,
-        default=None,
-        help="Image (network input) size WIDTHxHEIGHT in pixels.",
-    )(func)
-    return func
+def iou_option(help: str, default: float = 0.5, section: str | None = None) -> Callable[[F], F]:
+    """``--iou T``: the IoU at which a box counts as covered (one number in [0, 1])."""
+    return option(
+        "--iou",
+        "iou",
+        type=params.IOU,
+        default=default,
+        show_default=True,
+        metavar="T",
+        section=section,
+        help=help,
+    )
 
 
 class ConventionCommand(click.Command):
     """A command that also takes every convention's own options (``--scales``, ``--flip``...).
 
     They are built from the conventions' ``OPTIONS`` the first time the command parses or
-    shows its help, so naming the command in ``anchorctl --help`` costs nothing.
+    shows its help, so naming the command in ``anchorctl --help`` costs nothing. The help
+    lists the options in sections (``section`` names the command's own), the chosen
+    convention's options in its own words (``--convention NAME --help``; mxnet's by default)
+    and one line per convention (see :mod:`anchorctl.cli.helptext`).
     """
 
     _extra: list[click.Parameter] | None = None
 
+    def __init__(self, *args: Any, section: str = "Options", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.section = section
+
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         if self._extra is None:
-            # A command's own option of the same name wins (coverage's --input-size WxH is the
-            # network input, which is also what mmdet's SSD input_size means there).
+            # A command's own option of the same name wins: --input-size WxH is the network
+            # input, the number mmdet's SSD recipe calls input_size (see anchorctl.cli.source).
             own = {p.name for p in self.params}
             self._extra = [p for p in convention_parameters() if p.name not in own]
         base = super().get_params(ctx)
         help_option = self.get_help_option(ctx)
         rest = [p for p in base if p is not help_option]
         return rest + self._extra + ([help_option] if help_option is not None else [])
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # --help is handled while parsing, before --convention has a value: read it first.
+        from anchorctl.cli.helptext import named_conventions
+
+        ctx.meta["anchorctl.conventions"] = named_conventions(args)
+        return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from anchorctl.cli.helptext import format_options
+
+        format_options(self, ctx, formatter)
+
+
+# --- the conventions' own options ------------------------------------------------------------
 
 
 @functools.cache
@@ -123,98 +330,160 @@ def convention_options() -> dict[str, list[tuple[str, Option]]]:
 
     readers: dict[str, list[tuple[str, Option]]] = {}
     for name in conventions.MODULES:
-        for option in conventions.load(name).OPTIONS:
-            readers.setdefault(option.name, []).append((name, option))
+        for opt in conventions.load(name).OPTIONS:
+            readers.setdefault(opt.name, []).append((name, opt))
     return readers
 
 
+# How the help and the messages name a value of these options (others: by their kind).
+_METAVARS = {"sizes": "S1,S2,...", "ratios": "R1,R2,...", "scales": "S1,S2,..."}
+
+
+def metavar(opt: Option) -> str:
+    """How ``opt``'s value is written: ``S1,S2,...``, ``Y,X``, ``WxH,...``."""
+    return _METAVARS.get(opt.name) or params.KIND_METAVARS[opt.kind]
+
+
+def flag(name: str) -> str:
+    """``sizes`` -> ``--sizes``."""
+    return "--" + name.replace("_", "-")
+
+
 def convention_parameters() -> list[click.Parameter]:
-    """One click option per convention option not declared statically.
+    """One hidden click option per convention option.
 
     Values are kept as typed (text) and parsed by the chosen convention's own kind for the
-    option (:func:`parse_typed`), since two frameworks may read the same word differently.
+    option (:func:`parse_typed`), since two frameworks may read the same word differently;
+    the help lists the chosen convention's options in its own words instead (see
+    :mod:`anchorctl.cli.command`).
     """
     out: list[click.Parameter] = []
     for name, readers in sorted(convention_options().items()):
-        if name in STATIC:
-            continue
-        flag = "--" + name.replace("_", "-")
-        first = readers[0][1]
-        who = "; ".join(f"{conv}: {opt.help}" for conv, opt in readers)
-        per_level = any(opt.per_level for _, opt in readers)
-        help_text = who + (" (repeat per level)" if per_level else "")
         if all(opt.kind == "flag" for _, opt in readers):
-            out.append(
-                click.Option([f"{flag}/--no-{flag[2:]}", name], default=None, help=help_text)
-            )
+            decls = [f"{flag(name)}/--no-{flag(name)[2:]}", name]
+            out.append(click.Option(decls, default=None, hidden=True))
         else:
+            decls = [flag(name), name]
             out.append(
-                click.Option(
-                    [flag, name],
-                    multiple=True,
-                    metavar=_METAVARS.get(first.kind, "VALUE"),
-                    help=help_text,
-                )
+                click.Option(decls, multiple=True, metavar=metavar(readers[0][1]), hidden=True)
             )
     return out
 
 
-_METAVARS = {"floats": "N1,N2,...", "float": "N", "int": "N", "yx": "Y,X", "whs": "WxH,..."}
-
-
-def typed_options(ctx: click.Context, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The convention options the user actually typed: name -> value as click parsed it."""
+def typed_options(ctx: click.Context) -> dict[str, Any]:
+    """The convention options the user typed: name -> the text given (a tuple per use)."""
     typed = {}
-    command = ctx.command
-    extra = getattr(command, "_extra", None) or []
-    names = [*STATIC, *(p.name for p in extra if p.name)]
-    for name in names:
-        if name in values and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            typed[name] = values[name]
+    extra = getattr(ctx.command, "_extra", None) or []
+    for name in (p.name for p in extra if p.name):
+        if name in ctx.params and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            typed[name] = ctx.params[name]
     return typed
 
 
-def parse_typed(option: Option, value: Any) -> Any:
-    """A typed value as ``option``'s kind: a list per level, or one value (usage error if not)."""
-    flag = "--" + option.name.replace("_", "-")
-    if option.kind == "flag":
+def meaning(convention: str, opt: Option) -> str:
+    """What ``opt`` means in ``convention``'s words, for messages: ``torchvision: ratio =
+    height / width``."""
+    from anchorctl import conventions
+
+    rules = conventions.load(convention).RULES
+    if opt.name == "sizes":
+        return f"{convention}: size = {rules.size_meaning}"
+    if opt.name == "ratios":
+        return f"{convention}: ratio = {rules.ratio_meaning}"
+    return f"{convention}: {_without_default(opt.help)}"
+
+
+def example(convention: str, opt: Option) -> str:
+    """A value to show in ``opt``'s messages: its default when that says more than one
+    number, else a typical value in the convention's units."""
+    from anchorctl import conventions
+
+    text = default_text(opt.default) if opt.default is not None else ""
+    if "|" in text:  # per-level defaults that differ: no one-value example
+        text = ""
+    if opt.name == "sizes" and "," not in text:
+        return "0.2,0.5" if conventions.load(convention).RULES.normalized else "32,64,128"
+    if opt.name == "ratios" and "," not in text:
+        return "0.5,1,2"
+    return text
+
+
+def _without_default(text: str) -> str:
+    return re.sub(r"\s*\[[^\]]*\]", "", text).strip()
+
+
+def default_text(value: Any) -> str:
+    """A convention option's default as the command line spells it: ``[(1.0,)]`` -> ``1``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (list, tuple)):
+        flat = list(value)
+        if len(flat) == 1 and isinstance(flat[0], (list, tuple)):
+            flat = list(flat[0])
+        if all(isinstance(v, (list, tuple)) and len(v) == 2 for v in flat) and flat:
+            return ",".join(f"{v[0]:g}x{v[1]:g}" for v in flat)
+        if all(isinstance(v, (int, float)) for v in flat):
+            return ",".join(f"{v:g}" for v in flat)
+        return " | ".join(default_text(v) for v in flat)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_typed(opt: Option, value: Any, convention: str = "") -> Any:
+    """A typed value as ``opt``'s kind: a list per level, or one value (usage error if not).
+
+    Error messages state what the option means in ``convention``'s words.
+    """
+    name = flag(opt.name)
+    if opt.kind == "flag":
         return bool(value)
     raw = list(value) if isinstance(value, (tuple, list)) else [value]
-    if not option.per_level and len(raw) > 1:
-        raise click.BadParameter("give it once (it applies to every level)", param_hint=f"'{flag}'")
-    kind_type = params.KIND_TYPES[option.kind]
+    if not opt.per_level and len(raw) > 1:
+        raise click.BadParameter("give it once (it applies to every level)", param_hint=f"'{name}'")
+    kind_type = params.kind_type(
+        opt.kind,
+        metavar=metavar(opt),
+        example=example(convention, opt) if convention else "",
+        meaning=meaning(convention, opt) if convention else "",
+    )
     try:
         parsed = [kind_type.convert(text, None, None) for text in raw]
     except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, param_hint=f"'{flag}'") from None
-    return parsed if option.per_level else parsed[0]
+        raise click.BadParameter(exc.message, param_hint=f"'{name}'") from None
+    return parsed if opt.per_level else parsed[0]
 
 
-def build_spec(
-    sizes: tuple[float, ...],
-    ratios: tuple[float, ...],
-    feature_map: tuple[int, int],
-    steps: tuple[float, float] | None,
-    offsets: tuple[float, float],
-    clip: bool,
-) -> MultiBoxPriorSpec:
-    """A validated MultiBoxPrior spec; a value the core refuses is a usage error (exit 2)."""
-    from anchorctl.conventions.mxnet import MultiBoxPriorSpec
-
-    try:
-        return MultiBoxPriorSpec(sizes, ratios, feature_map, steps, offsets, clip)
-    except AnchorError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def resolve_image_size(
-    image_size: tuple[int, int] | None, image_file: Path | None
+def network_input(
+    input_size: tuple[int, int] | None, image_file: Path | None
 ) -> tuple[int, int] | None:
-    """``--image-size`` as given, or the display size read from ``--image``'s header."""
-    if image_size is not None and image_file is not None:
-        raise click.UsageError("give --image-size or --image, not both")
+    """``--input-size`` as given, or the display size read from ``--image``'s header."""
+    if input_size is not None and image_file is not None:
+        raise click.UsageError("give --input-size or --image, not both")
     if image_file is None:
-        return image_size
+        return input_size
     from anchorctl.imagesize import image_size as read_size
 
     return read_size(image_file)
+
+
+def names_list(text: str, known: Iterable[str], what: str, hint: str) -> list[str]:
+    """A comma-separated list of known names, each once (usage error otherwise)."""
+    choices = list(known)
+    out: list[str] = []
+    for raw in text.split(","):
+        name = raw.strip()
+        if not name:
+            raise click.BadParameter(
+                f"{text!r} has an empty name; give {what} separated by commas",
+                param_hint=hint,
+            )
+        if name not in choices:
+            raise click.BadParameter(
+                f"unknown {what[:-1]} {name!r}; choose from {', '.join(choices)}",
+                param_hint=hint,
+            )
+        if name in out:
+            raise click.BadParameter(f"{name} is listed twice", param_hint=hint)
+        out.append(name)
+    return out

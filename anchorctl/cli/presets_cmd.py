@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from anchorctl import params
+from anchorctl.cli.options import format_option, input_size_options, merge_legacy
 
 
 @click.group(
@@ -18,17 +18,10 @@ from anchorctl import params
 Examples:
   anchorctl presets
   anchorctl presets show ssd300
-  anchorctl presets show fasterrcnn-fpn --image-size 1333x800 --format toml > frcnn.toml
+  anchorctl presets show fasterrcnn-fpn --input-size 1333x800 --format toml > frcnn.toml
 """,
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A table for people, or JSON.",
-)
+@format_option(("table", "json"), "A table for people, or JSON.")
 @click.pass_context
 def presets(ctx: click.Context, fmt: str) -> None:
     """List the presets: name, framework, input size, levels and total anchors."""
@@ -58,22 +51,13 @@ def presets(ctx: click.Context, fmt: str) -> None:
 
 @presets.command("show")
 @click.argument("name")
-@click.option(
-    "--image-size",
-    type=params.IMAGE_SIZE,
-    default=None,
-    help="Network input WIDTHxHEIGHT. [default: the model's own]",
+@input_size_options(image_file=False, default_help="the model's own")
+@format_option(
+    ("toml", "json"), "A config file to start from (toml, reads back with --config), or JSON."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("toml", "json")),
-    default="toml",
-    show_default=True,
-    help="A config file to start from (toml, reads back with --config), or JSON.",
-)
-def show(name: str, image_size: tuple[int, int] | None, fmt: str) -> None:
+def show(name: str, fmt: str, **sizes: tuple[int, int] | None) -> None:
     """Print preset NAME as a config: its convention, input size and every level."""
+    image_size = merge_legacy(sizes).get("input_size")
     from anchorctl.config import dump_config
     from anchorctl.presets import load_preset, names
 

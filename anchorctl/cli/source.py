@@ -1,6 +1,6 @@
 """Where a command's anchors come from: a preset, a config file, or the anchor options.
 
-Exactly one source applies: ``--preset NAME`` (optionally at ``--image-size``), ``--config
+Exactly one source applies: ``--preset NAME`` (optionally at ``--input-size``), ``--config
 FILE``, or ``--convention NAME`` (MultiBoxPrior by default) with its options. Mixing them is
 a usage error, and so is an option the chosen convention does not read: nothing a user typed
 is silently ignored.
@@ -8,15 +8,25 @@ is silently ignored.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from anchorctl.cli.options import parse_typed, resolve_image_size, typed_options
+from anchorctl.cli.options import (
+    SOURCE,
+    apply,
+    flag,
+    network_input,
+    option,
+    parse_typed,
+    record,
+    typed_options,
+)
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -27,20 +37,65 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def source_options(func: F) -> F:
     """``--preset NAME`` and ``--config FILE``."""
-    func = click.option(
-        "--config",
-        "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Anchors described by a TOML config (see `anchorctl presets show`).",
-    )(func)
-    func = click.option(
-        "--preset",
-        default=None,
-        metavar="NAME",
-        help="A named detector configuration (list them with `anchorctl presets`).",
-    )(func)
-    return func
+    return apply(
+        func,
+        option(
+            "--preset",
+            default=None,
+            metavar="NAME",
+            section=SOURCE,
+            help="A named detector (`anchorctl presets` lists them).",
+        ),
+        option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            section=SOURCE,
+            help="Anchors from a TOML config file.",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class AnchorOptions:
+    """The anchors as the command line asks for them, before anything is read or generated.
+
+    ``typed`` holds the convention options given on the command line, as text (one entry per
+    use), to be read by the chosen convention; ``given`` names every anchor option that was
+    typed (``convention`` and ``feature_map`` included), so a preset or config can refuse them.
+    ``input_size`` is the network input ``(width, height)``; ``image_file`` an image whose
+    header gives it instead.
+    """
+
+    preset: str | None = None
+    config_file: Path | None = None
+    convention: str = "mxnet"
+    feature_map: tuple[tuple[int, int], ...] = ()
+    input_size: tuple[int, int] | None = None
+    image_file: Path | None = None
+    typed: Mapping[str, Any] = field(default_factory=dict)
+    given: tuple[str, ...] = ()
+
+    @classmethod
+    def from_context(cls, ctx: click.Context) -> AnchorOptions:
+        """The record of the command being run (its click parameters)."""
+        typed = typed_options(ctx)
+        given = [
+            name
+            for name in ("feature_map", "convention")
+            if name in ctx.params and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        ]
+        base = record(cls, ctx.params)
+        return dataclasses.replace(base, typed=typed, given=(*given, *typed))
+
+    def at(self, input_size: tuple[int, int] | None) -> AnchorOptions:
+        """The same anchors for another network input (``None``: the source's own)."""
+        return dataclasses.replace(self, input_size=input_size, image_file=None)
+
+    def network_input(self) -> tuple[int, int] | None:
+        """``--input-size``, or the size in ``--image``'s header (``None`` when neither)."""
+        return network_input(self.input_size, self.image_file)
 
 
 @dataclass(frozen=True)
@@ -59,78 +114,65 @@ class Source:
 
     @property
     def image_size(self) -> tuple[int, int] | None:
+        """The network input ``(width, height)`` the anchors are laid on, if known."""
         size = self.params.get("image_size")
         return (int(size[0]), int(size[1])) if size is not None else None
 
 
-def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
-    """The anchors a command's options describe (``values``: the command's parameters)."""
+def from_cli(ctx: click.Context, values: Mapping[str, Any] | None = None) -> Source:
+    """The anchors of the command being run; ``values["image_size"]`` (when present) is the
+    network input to lay them on instead of the options' (for code written before
+    :class:`AnchorOptions`: prefer :func:`resolve`)."""
+    request = AnchorOptions.from_context(ctx)
+    if values is not None and "image_size" in values:
+        request = request.at(values["image_size"])
+    return resolve(request)
+
+
+def resolve(request: AnchorOptions) -> Source:
+    """The anchors ``request`` describes: loaded, checked and generated."""
     from anchorctl import conventions
     from anchorctl.errors import AnchorError
 
-    preset = values.get("preset")
-    config_file = values.get("config_file")
-    image_size = resolve_image_size(values.get("image_size"), values.get("image_file"))
-    typed = typed_options(ctx, values)
-    for name in ("feature_map", "convention"):
-        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            typed[name] = values[name]
-    if preset is not None and config_file is not None:
+    image_size = request.network_input()
+    if request.preset is not None and request.config_file is not None:
         raise click.UsageError("give --preset or --config, not both")
-    chosen = "--preset" if preset is not None else "--config" if config_file else None
-    if chosen and typed:
-        names = ", ".join(f"--{n.replace('_', '-')}" for n in typed)
+    chosen = None
+    if request.preset is not None or request.config_file is not None:
+        chosen = "--preset" if request.preset is not None else "--config"
+    if chosen and request.given:
+        names = ", ".join(flag(n) for n in request.given)
         raise click.UsageError(
             f"{names} cannot be combined with {chosen}; edit a config instead "
             "(`anchorctl presets show NAME --format toml > my.toml`)"
         )
     loaded_preset = None
-    if preset is not None:
+    if request.preset is not None:
         from anchorctl.presets import load_preset
         from anchorctl.presets import names as preset_names
 
-        if preset not in preset_names():
+        if request.preset not in preset_names():
             raise click.BadParameter(
-                f"unknown preset {preset!r}; choose one of {', '.join(preset_names())}",
+                f"unknown preset {request.preset!r}; choose one of {', '.join(preset_names())}",
                 param_hint="'--preset'",
             )
         try:
-            loaded_preset = load_preset(preset, image_size)
+            loaded_preset = load_preset(request.preset, image_size)
         except AnchorError as exc:  # a size the model cannot take: the options are wrong
-            raise click.BadParameter(str(exc), param_hint="'--image-size'") from None
+            raise click.BadParameter(str(exc), param_hint="'--input-size'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
-    elif config_file is not None:
+    elif request.config_file is not None:
         from anchorctl.config import load_config
 
-        config = load_config(config_file)
+        config = load_config(request.config_file)
         params = dict(config.params)
         if image_size is not None:
             params["image_size"] = image_size
         convention = config.convention
     else:
-        convention = values.get("convention") or conventions.DEFAULT
-        if convention not in conventions.MODULES:
-            raise click.BadParameter(
-                f"unknown convention {convention!r}; choose one of "
-                f"{', '.join(conventions.MODULES)}",
-                param_hint="'--convention'",
-            )
-        options = {o.name: o for o in conventions.load(convention).OPTIONS}
-        readable = list(options)
-        unread = [n for n in typed if n not in (*readable, "feature_map", "convention")]
-        if unread:
-            flags = ", ".join(f"--{n.replace('_', '-')}" for n in unread)
-            reads = ", ".join(f"--{n.replace('_', '-')}" for n in readable)
-            raise click.UsageError(
-                f"{flags}: not read by the {convention} convention (it reads {reads})"
-            )
-        params = {
-            k: parse_typed(options[k], v)
-            for k, v in typed.items()
-            if k not in ("feature_map", "convention")
-        }
-        params["feature_maps"] = list(values.get("feature_map") or ()) or [(1, 1)]
-        params["image_size"] = image_size
+        convention = request.convention or conventions.DEFAULT
+        params = convention_params(convention, request.typed, image_size)
+        params["feature_maps"] = list(request.feature_map) or [(1, 1)]
     module = conventions.load(convention)
     try:
         levels = module.generate(params)
@@ -139,3 +181,41 @@ def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
             raise click.UsageError(str(exc)) from None
         raise
     return Source(convention, params, loaded_preset, levels, module.RULES)
+
+
+def convention_params(
+    convention: str, typed: Mapping[str, Any], image_size: tuple[int, int] | None
+) -> dict[str, Any]:
+    """The typed options read as ``convention``'s parameters, with the network input.
+
+    A usage error names an option the convention does not read, and what it reads.
+    """
+    from anchorctl import conventions
+
+    if convention not in conventions.MODULES:
+        raise click.BadParameter(
+            f"unknown convention {convention!r}; choose one of {', '.join(conventions.MODULES)}",
+            param_hint="'--convention'",
+        )
+    options = {o.name: o for o in conventions.load(convention).OPTIONS}
+    unread = [n for n in typed if n not in options]
+    if unread:
+        flags = ", ".join(flag(n) for n in unread)
+        reads = ", ".join(flag(n) for n in options)
+        raise click.UsageError(
+            f"{flags}: not read by the {convention} convention (it reads {reads})"
+        )
+    params = {k: parse_typed(options[k], v, convention) for k, v in typed.items()}
+    params["image_size"] = image_size
+    if "input_size" in options and image_size is not None and params.get("ssd"):
+        # MMDetection's SSDAnchorGenerator(input_size=300) scales its size recipe by the side
+        # of its square input: the network input, so --input-size gives both.
+        width, height = image_size
+        if width != height:
+            raise click.BadParameter(
+                f"{width}x{height}: mmdet's SSD recipe scales a square input; give "
+                "--input-size N (300 or 512)",
+                param_hint="'--input-size'",
+            )
+        params["input_size"] = width
+    return params

@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
-from anchorctl.cli.dataset import dataset_options, input_boxes, progress_bar, read_dataset
-from anchorctl.cli.options import ConventionCommand, anchor_options
-from anchorctl.cli.source import from_cli, source_options
+from anchorctl.cli.dataset import (
+    DatasetOptions,
+    dataset_options,
+    input_boxes,
+    progress_bar,
+    read_dataset,
+    resize_plan,
+)
+from anchorctl.cli.options import (
+    ConventionCommand,
+    anchor_options,
+    format_option,
+    input_size_options,
+    option,
+    record,
+)
+from anchorctl.cli.source import AnchorOptions, resolve, source_options
+
+
+@dataclass(frozen=True)
+class SuggestOptions:
+    """``suggest``'s own options."""
+
+    k: int = 9
+    seed: int = 0
+    method: str = "means"
+    fmt: str = "table"
 
 
 @click.command(
     "suggest",
     cls=ConventionCommand,
+    section="Fitting",
     epilog="""\b
 Examples:
-  anchorctl suggest instances_train2017.json --preset yolov5 --resize letterbox --k 9
+  anchorctl suggest instances_train2017.json --preset yolov5 --k 9
   anchorctl suggest labels/ --images-dir images/ --input-size 640x640 --k 6 --method medians
   anchorctl suggest boxes.csv --preset fasterrcnn-fpn --k 9 --format json
 """,
@@ -26,29 +52,28 @@ Examples:
 @dataset_options
 @source_options
 @anchor_options
-@click.option("--k", "k", type=click.IntRange(min=1), default=9, show_default=True,
-              help="How many anchors to fit.")  # fmt: skip
-@click.option(
+@input_size_options(image_file=False, legacy=False, default_help="the preset's")
+@option("--k", "k", type=click.IntRange(min=1), default=9, show_default=True, metavar="K",
+        help="How many anchors to fit.")  # fmt: skip
+@option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
+    metavar="N",
     help="Seed of the k-means++ start; the same seed gives the same anchors.",
 )
-@click.option(
+@option(
     "--method",
     type=click.Choice(("means", "medians")),
     default="means",
     show_default=True,
+    metavar="METHOD",
     help="Cluster centres by mean or by median (medians often reach a higher mean IoU).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("table", "json")),
-    default="table",
-    show_default=True,
-    help="A report for people, or JSON with `anchors` ([w, h] input pixels) and `mean_iou`.",
+@format_option(
+    ("table", "json"),
+    "A report for people, or JSON with `anchors` ([w, h] input pixels) and `mean_iou`.",
 )
 @click.pass_context
 def suggest(ctx: click.Context, /, **values: Any) -> None:
@@ -60,24 +85,33 @@ def suggest(ctx: click.Context, /, **values: Any) -> None:
     be exactly; then a before/after table against the current anchors (shape-only: centred
     IoU and YOLO's ratio test).
     """
+    run_suggest(
+        AnchorOptions.from_context(ctx),
+        record(DatasetOptions, values),
+        record(SuggestOptions, values),
+    )
+
+
+def run_suggest(anchors: AnchorOptions, data: DatasetOptions, opts: SuggestOptions) -> None:
+    """``suggest`` with its options read."""
     import numpy as np
 
     from anchorctl.coverage import yolo_metric
     from anchorctl.iou import shape_best_iou
     from anchorctl.suggest import express, kmeans_anchors
 
-    quiet = values["quiet"]
-    with progress_bar("reading annotations", quiet) as advance:
-        ann = read_dataset(values, advance)
-    if values["resize"] == "shorter-side":
-        boxes, sizes = input_boxes(ann, values, None)
+    resize = resize_plan(data, anchors)
+    with progress_bar("reading annotations", data.quiet) as advance:
+        ann = read_dataset(data, advance)
+    if resize.mode == "shorter-side":
+        boxes, sizes = input_boxes(ann, resize, None)
         first = (int(sizes[0][0]), int(sizes[0][1])) if len(sizes) else None
-        current = from_cli(ctx, {**values, "image_size": first})
+        current = resolve(anchors.at(first))
     else:
-        current = from_cli(ctx, {**values, "image_size": values.get("input_size")})
-        boxes, sizes = input_boxes(ann, values, current.image_size)
+        current = resolve(anchors)
+        boxes, sizes = input_boxes(ann, resize, current.image_size)
     wh = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
-    result = kmeans_anchors(wh, values["k"], seed=values["seed"], method=values["method"])
+    result = kmeans_anchors(wh, opts.k, seed=opts.seed, method=opts.method)
     size = current.image_size
     expressed = express(result.anchors, current.convention, input_size=size)
     current_wh = _current_shapes(current)
@@ -96,9 +130,11 @@ def suggest(ctx: click.Context, /, **values: Any) -> None:
     report = {
         "boxes": len(wh),
         "skipped": len(ann.skipped),
-        "k": values["k"],
-        "seed": values["seed"],
-        "method": values["method"],
+        "k": opts.k,
+        "seed": opts.seed,
+        "method": opts.method,
+        "resize": resize.mode,
+        "resize_from": resize.origin,
         "anchors": [[float(w), float(h)] for w, h in result.anchors.tolist()],
         "mean_iou": result.mean_iou,
         "converged": result.converged,
@@ -113,10 +149,10 @@ def suggest(ctx: click.Context, /, **values: Any) -> None:
         "before": metrics(current_wh),
         "after": metrics(result.anchors),
     }
-    if values["fmt"] == "json":
+    if opts.fmt == "json":
         click.echo(json.dumps(report, indent=2))
         return
-    _print(report)
+    _print(report, resize.describe())
 
 
 def _current_shapes(source: Any) -> Any:
@@ -133,7 +169,7 @@ def _current_shapes(source: Any) -> Any:
     return np.unique(np.array(out, dtype=np.float64), axis=0)
 
 
-def _print(report: dict[str, Any]) -> None:
+def _print(report: dict[str, Any], resize: str) -> None:
     from rich.table import Table
 
     from anchorctl.tables import console
@@ -142,7 +178,8 @@ def _print(report: dict[str, Any]) -> None:
     con.print(
         f"{report['k']} anchors fitted to {report['boxes']:,} boxes by IoU k-{report['method']} "
         f"(seed {report['seed']}, {report['iterations']} iterations) · mean IoU "
-        f"{report['mean_iou']:.4f} · width x height in network-input pixels",
+        f"{report['mean_iou']:.4f} · boxes resized by {resize} · width x height in network-input "
+        "pixels",
         style="bold cyan",
         soft_wrap=True,
     )
