@@ -33,9 +33,12 @@ def test_conventions_lists_every_one_with_what_it_reads() -> None:
 
 
 def test_every_convention_option_is_a_command_line_option() -> None:
-    result = run("list", "--help")
-    for name in convention_options():
-        assert f"--{name.replace('_', '-')}" in result.stdout, name
+    for name, readers in convention_options().items():
+        convention, option = readers[0]
+        value = () if option.kind == "flag" else ("x",)
+        result = run("list", "--convention", convention, f"--{name.replace('_', '-')}", *value)
+        assert "No such option" not in result.stderr, name
+    assert "No such option" in run("list", "--no-such-option", "1").stderr
 
 
 def test_an_option_the_convention_does_not_read_is_refused() -> None:
@@ -47,7 +50,7 @@ def test_an_option_the_convention_does_not_read_is_refused() -> None:
 def test_ratio_definition_shows_in_the_numbers() -> None:
     # ratio 2: torchvision (h/w) makes a tall box, TF (w/h) a wide one.
     tv = rows(run("list", "--convention", "torchvision", "--sizes", "32", "--ratios", "2",
-                  "--image-size", "64x64", "--format", "csv").stdout)  # fmt: skip
+                  "--input-size", "64x64", "--format", "csv").stdout)  # fmt: skip
     assert tv[0] == ["slot", "size", "ratio", "width", "height"] and tv[1][3:] == ["22", "46"]
     tf = rows(run("list", "--convention", "tf-grid", "--scales", "0.125", "--ratios", "2",
                   "--format", "csv").stdout)  # fmt: skip
@@ -128,7 +131,7 @@ def test_draw_a_preset_level_on_a_sample(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", list(conventions.MODULES))
 def test_every_convention_lists_from_its_defaults_or_says_what_it_needs(name: str) -> None:
-    result = run("list", "--convention", name, "--feature-map", "2x2", "--image-size", "64x64",
+    result = run("list", "--convention", name, "--feature-map", "2x2", "--input-size", "64x64",
                  "--format", "json")  # fmt: skip
     if result.exit_code == 0:
         data = json.loads(result.stdout)
@@ -147,7 +150,7 @@ def test_native_gluoncv_boxes_are_gluoncv_s_own_centre_form() -> None:
     result = run(
         "list", "--convention", "gluoncv-ssd", "--sizes", ",".join(map(str, params["sizes"])),
         "--ratios", ",".join(map(str, params["ratios"])), "--steps", str(params["step"]),
-        "--feature-map", f"{rows_}x{cols}", "--image-size", "300x300", "--all",
+        "--feature-map", f"{rows_}x{cols}", "--input-size", "300x300", "--all",
         "--box-format", "native", "--format", "csv",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -158,7 +161,7 @@ def test_native_gluoncv_boxes_are_gluoncv_s_own_centre_form() -> None:
 
 
 def test_explain_variances_are_the_decoder_s_for_every_convention() -> None:
-    args = ("explain", "--feature-map", "16x16", "--image-size", "640x480", "--cell", "3,5",
+    args = ("explain", "--feature-map", "16x16", "--input-size", "640x480", "--cell", "3,5",
             "--sizes", "0.2", "--deltas", "1,1,1,1", "--format", "json")  # fmt: skip
     default = json.loads(run(*args).stdout)
     doubled = json.loads(run(*args, "--variances", "0.2,0.2,0.4,0.4").stdout)
@@ -169,12 +172,12 @@ def test_explain_variances_are_the_decoder_s_for_every_convention() -> None:
 
 def test_padded_presets_use_the_padded_input_for_strides() -> None:
     # 1333x800 is padded to 1344x800 by torchvision: level 0 is 200 x 336, stride 4 both ways.
-    data = json.loads(run("count", "--preset", "fasterrcnn-fpn", "--image-size", "1333x800",
+    data = json.loads(run("count", "--preset", "fasterrcnn-fpn", "--input-size", "1333x800",
                           "--format", "json").stdout)  # fmt: skip
     assert data["levels"][0]["feature_map"] == [200, 336]
     assert data["levels"][0]["stride"] == [4.0, 4.0]
     assert data["levels"][4]["stride"] == [800 // 13, 1344 // 21]  # [y, x] like feature_map
-    last = rows(run("list", "--preset", "fasterrcnn-fpn", "--image-size", "1333x800", "--level",
+    last = rows(run("list", "--preset", "fasterrcnn-fpn", "--input-size", "1333x800", "--level",
                     "0", "--all", "--format", "csv").stdout)[-1]  # fmt: skip
     x0, x1 = float(last[4]), float(last[6])
     assert (x0 + x1) / 2 == 335 * 4  # torchvision's centre of the last column
@@ -196,5 +199,5 @@ def test_rotated_detectron2_anchors_in_their_native_form(tmp_path: Path) -> None
 
 
 def test_a_fixed_input_preset_refuses_another_size_as_a_usage_error() -> None:
-    result = run("list", "--preset", "ssd300", "--image-size", "640x480")
+    result = run("list", "--preset", "ssd300", "--input-size", "640x480")
     assert result.exit_code == 2 and "resizes every input to 300x300" in result.stderr

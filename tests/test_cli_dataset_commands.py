@@ -58,8 +58,9 @@ def test_export_round_trips_through_the_target_convention() -> None:
 
 
 def test_export_needs_an_input_size_and_valid_level_strides() -> None:
-    no_size = run("export", "--convention", "detectron2", "--sizes", "32", "--to", "mmdet")
-    assert no_size.exit_code == 2 and "--image-size" in no_size.stderr
+    no_size = run("export", "--convention", "detectron2", "--sizes", "32", "--strides", "16",
+                  "--to", "mmdet")  # fmt: skip
+    assert no_size.exit_code == 2 and "--input-size" in no_size.stderr
     bad = run("export", "--preset", "retinanet", "--to", "detectron2", "--level-strides", "8,16")
     assert bad.exit_code == 2 and "one per level" in bad.stderr
 
@@ -91,7 +92,7 @@ def test_draw_boxes_for_an_image_without_annotations(tmp_path: Path) -> None:
 
 def test_export_of_suggested_shapes_generates_them_again() -> None:
     text = run("export", "--convention", "detectron2", "--sizes", "32,64", "--ratios", "0.5,1",
-               "--strides", "16", "--feature-map", "4x4", "--image-size", "64x64",
+               "--strides", "16", "--feature-map", "4x4", "--input-size", "64x64",
                "--to", "detectron2").stdout  # fmt: skip
     parsed = parse_export(text, "detectron2")
     level = conventions.load("detectron2").generate({

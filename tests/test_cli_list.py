@@ -39,14 +39,14 @@ def test_seed_table_has_exactly_the_four_shapes() -> None:
 
 
 def test_title_states_image_size_when_known() -> None:
-    result = run("list", *SEED, "--image-size", "640x480", "--feature-map", "3x4")
+    result = run("list", *SEED, "--input-size", "640x480", "--feature-map", "3x4")
     assert "image 640 x 480 px (w x h)" in result.stdout
     assert "feature map 3 rows x 4 cols" in result.stdout
     assert "width_px" in result.stdout
 
 
 def test_json_contract_per_cell() -> None:
-    result = run("list", *SEED, "--image-size", "640x480", "--json")
+    result = run("list", *SEED, "--input-size", "640x480", "--json")
     data = json.loads(result.stdout)
     assert data["convention"] == "mxnet"
     assert data["feature_map"] == [1, 1] and data["image_size"] == [640, 480]
@@ -93,12 +93,12 @@ def test_jsonl_all_has_row_col_slot() -> None:
 
 @pytest.mark.parametrize(("fmt", "sep"), [("csv", ","), ("tsv", "\t")])
 def test_csv_tsv_have_headers(fmt: str, sep: str) -> None:
-    shapes = run("list", *SEED, "--image-size", "100x50", "--format", fmt)
+    shapes = run("list", *SEED, "--input-size", "100x50", "--format", fmt)
     table = list(csv.reader(io.StringIO(shapes.stdout), delimiter=sep))
     assert table[0] == ["slot", "size", "ratio", "width", "height", "width_px", "height_px"]
     assert table[3] == ["2", "0.2", "4", "0.4", "0.1", "40", "5"]
     every = run(
-        "list", *SEED, "--feature-map", "2x2", "--all", "--format", fmt, "--image-size", "10x10"
+        "list", *SEED, "--feature-map", "2x2", "--all", "--format", fmt, "--input-size", "10x10"
     )
     table = list(csv.reader(io.StringIO(every.stdout), delimiter=sep))
     assert table[0] == [
@@ -174,7 +174,7 @@ def test_image_option_reads_the_size_from_the_header() -> None:
     ("args", "names"),
     [
         (("--sizes", "0.2,x"), ("--sizes", "e.g. 0.2,0.5")),
-        (("--sizes", "-0.2"), ("--sizes", "greater than 0")),
+        (("--sizes", "-0.2"), ("--sizes", "not a positive", "fraction of the image height")),
         (("--ratios", "0"), ("--ratios", "width / height")),
         (("--ratios", "1,,2"), ("--ratios",)),
         (("--feature-map", "16*16"), ("--feature-map", "ROWSxCOLS")),
@@ -187,11 +187,12 @@ def test_image_option_reads_the_size_from_the_header() -> None:
         (("--preset", "ssd300", "--sizes", "0.2"), ("--sizes cannot be combined with --preset",)),
         (("--level", "3"), ("--level", "levels 0..0")),
         (("--offsets", "1.5,0.5"), ("--offsets", "[0, 1]")),
-        (("--image-size", "640"), ("--image-size", "WxH")),
+        (("--input-size", "640x"), ("--input-size", "WxH")),
+        (("--input-size", "0"), ("--input-size", "at least 1")),
         (("--sizes", "nan"), ("--sizes", "finite")),
         (("--format", "xml"), ("--format",)),
         (("--json", "--format", "csv"), ("--json",)),
-        (("--image-size", "10x10", "--image", "x.jpg"), ("--image-size or --image",)),
+        (("--input-size", "10x10", "--image", "x.jpg"), ("--input-size or --image",)),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...], names: tuple[str, ...]) -> None:

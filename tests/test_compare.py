@@ -20,9 +20,9 @@ from anchorctl.cli.compare_cmd import compare as compare_command
 from support import run
 
 TV_D2 = ("--conventions", "torchvision,detectron2", "--ratios", "0.5,1,2", "--feature-map", "4x4",
-         "--image-size", "64x64")  # fmt: skip
+         "--input-size", "64x64")  # fmt: skip
 MIRROR = ("--conventions", "tf-grid,keras-retinanet", "--ratios", "0.5,1,2", "--scales", "1",
-          "--feature-map", "4x4", "--image-size", "256x256")  # fmt: skip
+          "--feature-map", "4x4", "--input-size", "256x256")  # fmt: skip
 
 
 def as_json(*args: str) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def test_two_sizes_show_size_major_vs_ratio_major_order() -> None:
 
 def test_rounding_at_the_reference_window_is_a_few_per_cent() -> None:
     data = as_json("--conventions", "mmdet,py-faster-rcnn", "--ratios", "0.5,1,2", "--scales", "8",
-                   "--feature-map", "4x4", "--image-size", "64x64")  # fmt: skip
+                   "--feature-map", "4x4", "--input-size", "64x64")  # fmt: skip
     frcnn = entry(data, "py-faster-rcnn")
     assert shapes(frcnn)[0] == (184.0, 96.0)  # not 181.02 x 90.51: the 2:1 window is rounded
     found = kinds(frcnn)
@@ -89,7 +89,7 @@ def test_rounding_at_the_reference_window_is_a_few_per_cent() -> None:
 
 def test_table_blocks_differences_and_skipped() -> None:
     result = run("compare", "--sizes", "32,64", "--ratios", "0.5,1,2", "--feature-map", "4x4",
-                 "--image-size", "64x64")  # fmt: skip
+                 "--input-size", "64x64")  # fmt: skip
     assert result.exit_code == 0 and result.stderr == ""
     out = result.stdout
     assert "reference: torchvision" in out.splitlines()[0]
@@ -125,7 +125,7 @@ def test_differences_are_highlighted(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_corner_vs_centre_from_the_cli() -> None:
     data = as_json("--conventions", "torchvision,keras-retinanet", "--sizes", "32", "--ratios",
-                   "0.5,1,2", "--feature-map", "4x4", "--image-size", "64x64")  # fmt: skip
+                   "0.5,1,2", "--feature-map", "4x4", "--input-size", "64x64")  # fmt: skip
     kr = entry(data, "keras-retinanet")
     assert kr["center0_px"] == [8.0, 8.0] and entry(data, "torchvision")["center0_px"] == [0.0, 0.0]
     found = kinds(kr)
@@ -186,7 +186,7 @@ def test_asymmetric_ratios_are_transposed_not_reordered() -> None:
 
 def test_the_same_number_in_different_units() -> None:
     data = as_json("--conventions", "torchvision,mxnet", "--sizes", "32", "--ratios", "1",
-                   "--feature-map", "4x4", "--image-size", "64x64")  # fmt: skip
+                   "--feature-map", "4x4", "--input-size", "64x64")  # fmt: skip
     mx = entry(data, "mxnet")
     assert shapes(mx) == [(2048.0, 2048.0)]  # 32 x the image height
     found = kinds(mx)
@@ -198,7 +198,7 @@ def test_the_same_number_in_different_units() -> None:
 
 def test_default_selection_keeps_the_plausible_unit() -> None:
     data = as_json("--sizes", "0.25,0.5", "--ratios", "1,2,0.5", "--feature-map", "4x4",
-                   "--image-size", "64x48")  # fmt: skip
+                   "--input-size", "64x48")  # fmt: skip
     assert [c["name"] for c in data["conventions"]] == ["mxnet", "d2l"]
     assert entry(data, "d2l")["differences"] == []
     reasons = {s["name"]: s["reason"] for s in data["skipped"]}
@@ -232,7 +232,7 @@ def test_clamped_boxes_and_capped_shapes() -> None:
 
 
 def test_json_contract() -> None:
-    data = as_json("--sizes", "32", "--ratios", "0.5,1,2", "--feature-map", "4x4", "--image-size",
+    data = as_json("--sizes", "32", "--ratios", "0.5,1,2", "--feature-map", "4x4", "--input-size",
                    "64x64")  # fmt: skip
     assert set(data) == {"image_size", "reference", "conventions", "skipped"}
     assert data["reference"] == data["conventions"][0]["name"] == "torchvision"
@@ -270,7 +270,7 @@ def test_levels_share_one_line_per_difference() -> None:
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2_on_one_line(args: tuple[str, ...], message: str) -> None:
-    result = run("compare", *args, "--image-size", "64x64")
+    result = run("compare", *args, "--input-size", "64x64")
     assert result.exit_code == 2, result.stdout
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
@@ -279,7 +279,7 @@ def test_usage_errors_exit_2_on_one_line(args: tuple[str, ...], message: str) ->
 def test_image_size_is_required() -> None:
     result = run("compare", "--sizes", "32")
     assert (
-        result.exit_code == 2 and "--image-size WxH (or --image FILE) is required" in result.stderr
+        result.exit_code == 2 and "--input-size WxH (or --image FILE) is required" in result.stderr
     )
 
 

@@ -18,7 +18,7 @@ ARGS = (
     "explain",
     "--feature-map",
     "16x16",
-    "--image-size",
+    "--input-size",
     "640x480",
     "--cell",
     "3,5",
@@ -54,7 +54,7 @@ def test_text_shows_formulas_with_the_numbers() -> None:
 
 def test_square_when_the_map_has_the_image_aspect() -> None:
     text = run(
-        "explain", "--feature-map", "12x16", "--image-size", "640x480", "--sizes", "0.2"
+        "explain", "--feature-map", "12x16", "--input-size", "640x480", "--sizes", "0.2"
     ).stdout
     assert "Square:" in text and "96 x 96 px" in text
 
@@ -98,15 +98,15 @@ def test_default_cell_is_the_centre_and_image_file_works() -> None:
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (("explain", "--feature-map", "4x4"), 2, "--image-size WxH or --image FILE"),
+        (("explain", "--feature-map", "4x4"), 2, "--input-size WxH or --image FILE"),
         (
-            ("explain", "--feature-map", "4x4", "--image-size", "8x8", "--cell", "4,0"),
+            ("explain", "--feature-map", "4x4", "--input-size", "8x8", "--cell", "4,0"),
             2,
             "outside the 4x4",
         ),
-        (("explain", "--image-size", "8x8", "--deltas", "1,2,3"), 2, "--deltas"),
-        (("explain", "--image-size", "8x8", "--deltas", "0,0,9999,0"), 1, "overflows"),
-        (("explain", "--image-size", "8x8", "--variances", "0,0.1,0.2,0.2"), 2, "--variances"),
+        (("explain", "--input-size", "8x8", "--deltas", "1,2,3"), 2, "--deltas"),
+        (("explain", "--input-size", "8x8", "--deltas", "0,0,9999,0"), 1, "overflows"),
+        (("explain", "--input-size", "8x8", "--variances", "0,0.1,0.2,0.2"), 2, "--variances"),
     ],
 )
 def test_errors(args: tuple[str, ...], code: int, needle: str) -> None:

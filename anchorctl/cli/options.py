@@ -371,13 +371,15 @@ def convention_parameters() -> list[click.Parameter]:
 
 
 def typed_options(ctx: click.Context) -> dict[str, Any]:
-    """The convention options the user typed: name -> the text given (a tuple per use)."""
-    typed = {}
-    extra = getattr(ctx.command, "_extra", None) or []
-    for name in (p.name for p in extra if p.name):
-        if name in ctx.params and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
-            typed[name] = ctx.params[name]
-    return typed
+    """The convention options the user typed, in the order typed: name -> the text given (a
+    tuple, one entry per use; a bool for a flag)."""
+    extra = {p.name for p in getattr(ctx.command, "_extra", None) or ()}
+    # ctx.params holds the parameters in the order they were processed: as typed.
+    return {
+        name: value
+        for name, value in ctx.params.items()
+        if name in extra and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
 
 
 def meaning(convention: str, opt: Option) -> str:
