@@ -46,22 +46,25 @@ class CompareOptions:
     section=OUTPUT,
     epilog="""\b
 Examples:
-  anchorctl compare --sizes 32,64 --ratios 0.5,1,2 --feature-map 4x4 --input-size 64x64
-  anchorctl compare --conventions torchvision,keras-retinanet --sizes 32 --ratios 0.5,1,2 \\
-      --feature-map 4x4 --input-size 64x64
-  anchorctl compare --conventions tf-grid,keras-retinanet --ratios 0.5,1,2 --scales 1 \\
-      --feature-map 4x4 --input-size 256x256
-  anchorctl compare --sizes 0.2,0.5 --ratios 1,2,0.5 --feature-map 8x8 --input-size 300x300 \\
-      --format json
+  anchorctl compare --sizes 32,64 --ratios 0.5,1,2 --feature-map 4x4 \\
+      --input-size 64x64
+  anchorctl compare --conventions torchvision,keras-retinanet --sizes 32 \\
+      --ratios 0.5,1,2 --feature-map 4x4 --input-size 64x64
+  anchorctl compare --conventions tf-grid,keras-retinanet --ratios 0.5,1,2 \\
+      --scales 1 --feature-map 4x4 --input-size 256x256
+  anchorctl compare --sizes 0.2,0.5 --ratios 1,2,0.5 --feature-map 8x8 \\
+      --input-size 300x300 --format json
 
 \b
-JSON: {"image_size": [W, H], "reference", "conventions": [{"name", "title",
-"ratio_meaning", "count", "per_cell", "center0_px": [x, y], "stride_px": [x, y], "shapes":
-[{"slot", "params", "width_px", "height_px", "reference_slot"}], "clipped", "levels": [...],
-"differences": [{"kind", "explanation"}]}], "skipped": [{"name", "reason"}]}. per_cell,
-center0_px, stride_px and shapes describe the first feature map; "levels" holds every one.
-Difference kinds: units, per_cell, count, levels, order, mirrored_order, transposed,
-rounding, clip, shapes, stride, centre.""",
+JSON: {"image_size": [W, H], "reference", "conventions": [{"name",
+"title", "ratio_meaning", "count", "per_cell", "center0_px": [x, y],
+"stride_px": [x, y], "shapes": [{"slot", "params", "width_px",
+"height_px", "reference_slot"}], "clipped", "levels": [...],
+"differences": [{"kind", "explanation"}]}], "skipped": [{"name",
+"reason"}]}. per_cell, center0_px, stride_px and shapes describe the
+first feature map; "levels" holds every one. Difference kinds: units,
+per_cell, count, levels, order, mirrored_order, transposed, rounding,
+clip, shapes, stride, centre.""",
 )
 @option(
     "--conventions",

@@ -19,7 +19,8 @@ from anchorctl.cli.options import format_option
 Examples:
   anchorctl conventions
   anchorctl conventions show torchvision
-  anchorctl conventions --format json | jq '.[] | select(.ratio_meaning == "height / width")'
+  anchorctl conventions --format json \\
+      | jq '.[] | select(.ratio_meaning == "height / width") | .name'
 """,
 )
 @format_option(("table", "json"), "A table for people, or JSON.")

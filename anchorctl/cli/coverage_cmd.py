@@ -71,10 +71,11 @@ def _old_iou_list(ctx: click.Context, param: click.Parameter, value: Any) -> Any
 Examples:
   anchorctl coverage instances_val2017.json --preset ssd300
   anchorctl coverage VOC2007/Annotations --preset faster-rcnn
-  anchorctl coverage labels/ --images-dir images/ --preset yolov5 --fail-under 0.95
+  anchorctl coverage labels/ --images-dir images/ --preset yolov5 \\
+      --fail-under 0.95
   anchorctl coverage labels/ --image-size 1920x1080 --preset yolov5 --iou 0.6
-  anchorctl coverage boxes.csv --convention torchvision --sizes 32 --ratios 0.5,1,2 \\
-      --feature-map 20x20 --input-size 640x640 --format json
+  anchorctl coverage boxes.csv --convention torchvision --sizes 32 \\
+      --ratios 0.5,1,2 --feature-map 20x20 --input-size 640x640 --format json
 """,
 )
 @dataset_options

@@ -76,12 +76,14 @@ class DrawOptions:
     epilog="""\b
 Examples:
   anchorctl draw cat.jpg --sizes 0.2,0.5 --ratios 1,4,0.25
-  anchorctl draw cat.jpg --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 4x4 --all-cells --grid
-  anchorctl draw cat.jpg --sizes 0.3 --feature-map 8x8 --cell 2,3 --cell 5,5 -o cells.jpg
-  anchorctl draw photos/*.jpg --sizes 0.2 --feature-map 4x4 --every 2 -o drawn/
+  anchorctl draw cat.jpg --sizes 0.2,0.5 --ratios 1,4,0.25 --feature-map 4x4 \\
+      --all-cells --grid
+  anchorctl draw cat.jpg --sizes 0.3 --feature-map 8x8 --cell 2,3 --cell 5,5 \\
+      -o cells.jpg
+  anchorctl draw photos/*.jpg --sizes 0.2 --feature-map 4x4 --every 2 -o out/
   anchorctl draw cat.jpg --sizes 0.2 -o - | display -
   anchorctl draw cat.jpg --preset retinanet --level 2 --grid
-  anchorctl draw cat.jpg --preset ssd300 --boxes instances_val2017.json --iou 0.7
+  anchorctl draw cat.jpg --preset ssd300 --boxes instances.json --iou 0.7
 
 Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 """,

@@ -40,8 +40,10 @@ class ExplainOptions:
 Examples:
   anchorctl explain --feature-map 16x16 --input-size 640x480 --cell 3,5 \\
       --sizes 0.2,0.5 --ratios 1,4,0.25
-  anchorctl explain --feature-map 16x16 --image cat.jpg --sizes 0.2 --deltas 0.5,-0.2,0.1,0
-  anchorctl explain --feature-map 4x4 --input-size 300x300 --sizes 0.3 --format json
+  anchorctl explain --feature-map 16x16 --image cat.jpg --sizes 0.2 \\
+      --deltas 0.5,-0.2,0.1,0
+  anchorctl explain --feature-map 4x4 --input-size 300x300 --sizes 0.3 \\
+      --format json
   anchorctl explain --preset fasterrcnn-fpn --level 2 --cell 10,20
 """,
 )

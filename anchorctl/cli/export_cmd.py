@@ -38,7 +38,8 @@ class ExportOptions:
 Examples:
   anchorctl export --preset fasterrcnn-fpn --to torchvision
   anchorctl export --preset yolov5 --to mmdet
-  anchorctl export --preset retinanet --to detectron2 --level-strides 8,16,32,64,128
+  anchorctl export --preset retinanet --to detectron2 \\
+      --level-strides 8,16,32,64,128
   anchorctl export --config my_anchors.toml --to tf
 """,
 )

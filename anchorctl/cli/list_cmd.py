@@ -77,10 +77,11 @@ Examples:
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25
   anchorctl list --sizes 0.2,0.5 --ratios 1,4,0.25 --input-size 640x480 --json
   anchorctl list --sizes 0.2 --feature-map 16x16 --all --format csv | head
-  anchorctl list --sizes 0.1,0.141 --ratios 1,2,0.5 --feature-map 38x38 --all --format npy -o a.npy
+  anchorctl list --sizes 0.1,0.141 --ratios 1,2,0.5 --feature-map 38x38 \\
+      --all --format npy -o a.npy
   anchorctl list --preset ssd300
-  anchorctl list --convention torchvision --sizes 32 --ratios 0.5,1,2 --feature-map 2x2 \\
-      --input-size 64x64
+  anchorctl list --convention torchvision --sizes 32 --ratios 0.5,1,2 \\
+      --feature-map 2x2 --input-size 64x64
 """,
 )
 @source_options

@@ -18,7 +18,7 @@ from anchorctl.cli.options import format_option, input_size_options, merge_legac
 Examples:
   anchorctl presets
   anchorctl presets show ssd300
-  anchorctl presets show fasterrcnn-fpn --input-size 1333x800 --format toml > frcnn.toml
+  anchorctl presets show fasterrcnn-fpn --input-size 1333x800 > frcnn.toml
 """,
 )
 @format_option(("table", "json"), "A table for people, or JSON.")

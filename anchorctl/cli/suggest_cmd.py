@@ -45,7 +45,8 @@ class SuggestOptions:
     epilog="""\b
 Examples:
   anchorctl suggest instances_train2017.json --preset yolov5 --k 9
-  anchorctl suggest labels/ --images-dir images/ --input-size 640x640 --k 6 --method medians
+  anchorctl suggest labels/ --images-dir images/ --input-size 640x640 --k 6 \\
+      --method medians
   anchorctl suggest boxes.csv --preset fasterrcnn-fpn --k 9 --format json
 """,
 )
