@@ -115,18 +115,27 @@ class DatasetOptions:
 
 @dataclass(frozen=True)
 class Resize:
-    """How the boxes are mapped to the network input, and where that choice came from."""
+    """How the boxes are mapped to the network input, and where that choice came from.
+
+    ``origin`` is ``"--resize"`` (the user's), ``"preset"`` (how ``preset``'s framework
+    trains) or ``"default"`` (stretch, for a convention or config).
+    """
 
     mode: str
     shorter_side: tuple[int, int] | None
-    origin: str  # "--resize", "the yolov5 preset", "the default"
+    origin: str
+    preset: str | None = None
 
     def describe(self) -> str:
-        """``letterbox (the yolov5 preset's)``, for the report's title."""
+        """``letterbox (yolov5 trains so)``, for the report's title."""
         mode = self.mode
         if self.mode == "shorter-side" and self.shorter_side is not None:
             mode += f" {self.shorter_side[0]},{self.shorter_side[1]}"
-        return mode if self.origin == "--resize" else f"{mode} ({self.origin})"
+        if self.origin == "preset":
+            return f"{mode} (as {self.preset} trains; --resize to change)"
+        if self.origin == "default":
+            return f"{mode} (the default; --resize to change)"
+        return mode
 
 
 def resize_plan(data: DatasetOptions, anchors: AnchorOptions) -> Resize:
@@ -150,10 +159,8 @@ def resize_plan(data: DatasetOptions, anchors: AnchorOptions) -> Resize:
             shorter = preset.shorter_side
         return Resize(data.resize, shorter, "--resize")
     if preset is not None:
-        return Resize(
-            preset.resize, shorter or preset.shorter_side, f"the {preset.name} preset's default"
-        )
-    return Resize("stretch", shorter, "the default")
+        return Resize(preset.resize, shorter or preset.shorter_side, "preset", preset.name)
+    return Resize("stretch", shorter, "default")
 
 
 def read_dataset(data: DatasetOptions, progress: Callable[[int, int], None] | None) -> Annotations:
