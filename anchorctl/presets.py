@@ -154,6 +154,4 @@ def describe(preset: Preset) -> dict[str, Any]:
         "input_size": list(preset.input_size),
         "levels": len(preset.config.feature_maps),
         "total": preset.total,
-        "resize": preset.resize,
-        "shorter_side": list(preset.shorter_side) if preset.shorter_side else None,
     }

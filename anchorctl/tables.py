@@ -1,5 +1,10 @@
 """Tables for people: rich renders them, with a title that leaves nothing ambiguous.
 
+Every table fits an 80-column terminal without cutting a number or a name a user must type:
+long headers take two lines, the widest wrappable column gives way first, and a cell that
+still cannot fit folds onto a second line rather than end in an ellipsis. Where even that
+cannot fit, the layout changes (pixel columns in a table of their own).
+
 Only the ``table`` format imports this module (and so rich); CSV, JSON and NPY never do.
 """
 
@@ -10,10 +15,12 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from anchorctl.conventions.base import Level
 from anchorctl.counting import arithmetic, level_rows
 from anchorctl.output import (
+    COORDINATES,
     View,
     anchor_columns,
     anchor_text_blocks,
@@ -48,25 +55,64 @@ def console(out: IO[str]) -> Console:
     return Console(file=out, highlight=False, width=None if out.isatty() else 160)
 
 
+def new_table(*columns: str, **kwargs: Any) -> Table:
+    """A table whose cells fold instead of being cut: ``columns`` are headers (``\\n`` splits
+    one over two lines), right-aligned unless listed in ``left``; ``keep`` names the columns
+    never wrapped (names users type)."""
+    left = set(kwargs.pop("left", ()))
+    keep = set(kwargs.pop("keep", ()))
+    table = Table(header_style="bold magenta", **kwargs)
+    for name in columns:
+        table.add_column(
+            name,
+            justify="left" if name in left else "right",
+            overflow="fold",
+            no_wrap=name in keep,
+        )
+    return table
+
+
 def level_table(rows: Sequence[Mapping[str, Any]]) -> Table:
-    """Level, feature map, stride, per cell, rows x cols x per cell, first index, total so far
+    """Level, feature map, stride, rows x cols x per cell = count, first index, total so far
     (``rows`` as :func:`anchorctl.counting.level_rows` makes them)."""
-    table = Table(header_style="bold magenta")
-    for name in ("level", "feature map", "stride", "per cell", "rows x cols x per cell",
-                 "first index", "total so far"):  # fmt: skip
-        table.add_column(name, justify="right", no_wrap=True)
+    table = new_table(
+        "level", "feature\nmap", "stride", "rows x cols x per cell", "first\nindex", "total\nso far"
+    )
     for row in rows:
         sy, sx = row["stride"]  # rows x cols order, like the feature map
         table.add_row(
             str(row["level"]),
             f"{row['feature_map'][0]} x {row['feature_map'][1]}",
             f"{sy:.4g}" if sx == sy else f"{sy:.4g} x {sx:.4g}",
-            str(row["per_cell"]),
             arithmetic(row),
             f"{row['first_index']:,}",
             f"{row['running_total']:,}",
         )
     return table
+
+
+def print_table_or_blocks(
+    con: Console, columns: Sequence[str], rows: Sequence[Sequence[str]], **kwargs: Any
+) -> None:
+    """``rows`` as a table when every word of it fits ``con`` (so nothing is folded), else
+    as one block per row: the first column as a heading, then ``column: value`` lines."""
+    table = new_table(*columns, **kwargs)
+    for row in rows:
+        table.add_row(*row)
+    if table.__rich_measure__(con, con.options).minimum <= con.width:
+        con.print(table)
+        return
+    for position, row in enumerate(rows):
+        if position:
+            con.print()
+        con.print(Text(row[0], style="bold"))
+        for name, value in zip(columns[1:], row[1:], strict=True):
+            con.print(Text(f"  {name}: {' '.join(value.split())}"))
+
+
+def fits(con: Console, table: Table) -> bool:
+    """Whether ``table`` shows on ``con`` at its natural width (nothing wrapped or folded)."""
+    return table.__rich_measure__(con, con.options).maximum <= con.width
 
 
 def print_shapes(out: IO[str], view: View, all_levels: Sequence[Level] = ()) -> None:
@@ -80,9 +126,7 @@ def print_shapes(out: IO[str], view: View, all_levels: Sequence[Level] = ()) -> 
         con.print(level_table(level_rows(all_levels)))
     for position, level in enumerate(view.levels):
         columns = _shape_columns(view, level)
-        table = Table(header_style="bold magenta")
-        for name in columns:
-            table.add_column(name, justify="right")
+        table = new_table(*columns)
         for record in shape_rows(view, level):
             table.add_row(*(_cell(record[c]) for c in columns))
         rows, cols = level.feature_map
@@ -108,11 +152,13 @@ def print_shapes(out: IO[str], view: View, all_levels: Sequence[Level] = ()) -> 
 
 
 def print_anchors(out: IO[str], view: View, max_rows: int) -> int:
-    """Every anchor, one row each, capped at ``max_rows`` (0 = no cap); returns rows left out."""
+    """Every anchor, one row each, capped at ``max_rows`` (0 = no cap); returns rows left out.
+
+    When the coordinates and their pixel values do not fit the terminal side by side, the
+    pixel values get a table of their own, row for row.
+    """
     columns = anchor_columns(view)
-    table = Table(header_style="bold magenta")
-    for name in columns:
-        table.add_column(name, justify="right")
+    rows: list[list[str]] = []
     shown = 0
     for position, index, text in anchor_text_blocks(view):
         level = view.levels[position]
@@ -120,14 +166,26 @@ def print_anchors(out: IO[str], view: View, max_rows: int) -> int:
         row, col, slot = (a[:take].tolist() for a in cell_of(level, index[:take]))
         lead = [str(view.indices[position])] if view.several else []
         for r, c, s, values in zip(row, col, slot, text[:take], strict=True):
-            table.add_row(*lead, str(r), str(c), str(s), *values)
+            rows.append([*lead, str(r), str(c), str(s), *values])
         shown += take
         if max_rows and shown >= max_rows:
             break
     con = console(out)
     con.print(title(view, view.levels[0] if len(view.levels) == 1 else None), style="bold cyan",
               soft_wrap=True)  # fmt: skip
-    con.print(table)
+    table = new_table(*columns)
+    for cells in rows:
+        table.add_row(*cells)
+    if not view.pixels or fits(con, table):
+        con.print(table)
+        return view.total - shown
+    lead_count = len(columns) - 2 * len(COORDINATES[view.box_format])
+    width = len(COORDINATES[view.box_format])
+    for part in (slice(lead_count, lead_count + width), slice(lead_count + width, None)):
+        table = new_table(*columns[:lead_count], *columns[part])
+        for cells in rows:
+            table.add_row(*cells[:lead_count], *cells[part])
+        con.print(table)
     return view.total - shown
 
 

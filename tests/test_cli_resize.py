@@ -32,9 +32,9 @@ def test_each_preset_states_how_its_framework_trains(name: str) -> None:
     preset = presets.load_preset(name)
     mode, shorter = TRAINS.get(preset.config.convention, ("stretch", None))
     assert (preset.resize, preset.shorter_side) == (mode, shorter)
-    listed = json.loads(run("presets", "--format", "json").stdout)
-    row = next(r for r in listed if r["name"] == name)
-    assert row["resize"] == mode
+    shown = json.loads(run("presets", "show", name, "--format", "json").stdout)
+    assert shown["resize"] == mode
+    assert shown["shorter_side"] == (list(shorter) if shorter else None)
 
 
 @pytest.mark.parametrize(

@@ -311,17 +311,13 @@ def _summary_line(level: PixelLevel, ref: PixelLevel | None, index: int | None) 
 def _shape_table(
     level: PixelLevel, ref: PixelLevel | None, match: Sequence[int | None], is_ref: bool
 ) -> Any:
-    from rich.table import Table
     from rich.text import Text
 
     from anchorctl.compare import close
+    from anchorctl.tables import new_table
 
-    table = Table(header_style="bold magenta")
-    table.add_column("slot", justify="right")
-    table.add_column("params")
-    table.add_column("w x h px", justify="right")
-    if not is_ref:
-        table.add_column("reference slot", justify="right")
+    columns = ("slot", "params", "w x h px") + (() if is_ref else ("reference\nslot",))
+    table = new_table(*columns, left=("params",))
     for shape in level.shapes:
         other = ref.shapes[shape.slot] if ref is not None and shape.slot < ref.per_cell else None
         same = other is not None and (

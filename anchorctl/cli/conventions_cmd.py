@@ -33,17 +33,22 @@ def conventions(ctx: click.Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
+    from anchorctl.tables import console, print_table_or_blocks
 
-    from anchorctl.tables import console
-
-    table = Table(header_style="bold magenta", show_lines=True)
-    for column in ("name", "framework", "units", "ratio", "reads"):
-        table.add_column(column)
-    for row in rows:
-        reads = " ".join("--" + o["name"].replace("_", "-") for o in row["options"])
-        table.add_row(row["name"], row["title"], row["units"], row["ratio_meaning"], reads)
-    console(sys.stdout).print(table)
+    columns = ("name", "framework", "units", "ratio", "reads")
+    table_rows = [
+        (
+            row["name"],
+            row["title"],
+            row["units"],
+            row["ratio_meaning"],
+            " ".join("--" + o["name"].replace("_", "-") for o in row["options"]),
+        )
+        for row in rows
+    ]
+    print_table_or_blocks(
+        console(sys.stdout), columns, table_rows, left=columns, keep=("name",), show_lines=True
+    )
 
 
 @conventions.command("show")

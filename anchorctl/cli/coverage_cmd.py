@@ -197,9 +197,7 @@ def _num(value: float | None) -> str:
 
 
 def _print_report(report: dict[str, Any], resize: str) -> None:
-    from rich.table import Table
-
-    from anchorctl.tables import console
+    from anchorctl.tables import console, new_table
 
     con = console(sys.stdout)
     source = report["preset"] or report["convention"]
@@ -212,9 +210,7 @@ def _print_report(report: dict[str, Any], resize: str) -> None:
     if report["skipped_by_reason"]:
         reasons = ", ".join(f"{n:,} {r}" for r, n in report["skipped_by_reason"].items())
         con.print(f"skipped: {reasons}", soft_wrap=True)
-    summary = Table(header_style="bold magenta")
-    for name in ("measure", "value"):
-        summary.add_column(name, justify="right" if name == "value" else "left")
+    summary = new_table("measure", "value", left=("measure",))
     for key, value in report["recall"].items():
         summary.add_row(f"recall at IoU {key} (position-aware)", _pct(value))
     summary.add_row("mean best IoU (position-aware)", _num(report["mean_best_iou"]))
@@ -223,26 +219,16 @@ def _print_report(report: dict[str, Any], resize: str) -> None:
         summary.add_row("mean best IoU (shape-only, centred)", _num(shape.get("mean_best_iou")))
     summary.add_row(f"BPR (YOLO ratio test, thr {report['yolo_thr']:g})", _pct(report["bpr"]))
     con.print(summary)
+    main = f"recall@{report['main_threshold']:g}"
     for key, title in (("by_size", "size (input px)"), ("by_aspect", "aspect w/h")):
-        table = Table(header_style="bold magenta")
-        for name in (
-            title,
-            "boxes",
-            f"recall@{report['main_threshold']:g}",
-            "mean best IoU",
-            "BPR",
-        ):
-            table.add_column(name, justify="left" if name == title else "right")
+        table = new_table(title, "boxes", main, "mean best IoU", "BPR", left=(title,))
         for bucket, row in report[key].items():
             table.add_row(bucket, f"{row['count']:,}", _pct(row["recall"]),
                           _num(row["mean_best_iou"]), _pct(row["bpr"]))  # fmt: skip
         con.print(table)
     if report["worst"]:
-        table = Table(
-            title="worst-covered boxes", title_justify="left", header_style="bold magenta"
-        )
-        for name in ("image", "box (input px)", "best IoU", "best anchor (level, row, col, slot)"):
-            table.add_column(name)
+        columns = ("image", "box (input px)", "best IoU", "best anchor\nlevel,row,col,slot")
+        table = new_table(*columns, left=columns, title="worst-covered boxes", title_justify="left")
         for row in report["worst"]:
             box = ", ".join(f"{v:.1f}" for v in row["box"])
             a = row["anchor"]

@@ -33,18 +33,18 @@ def presets(ctx: click.Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
+    from anchorctl.tables import console, new_table
 
-    from anchorctl.tables import console
-
-    table = Table(header_style="bold magenta")
-    for column in ("name", "framework", "convention", "input (w x h)", "levels", "total"):
-        table.add_column(column, justify="right" if column in ("levels", "total") else "left")
+    # The framework wraps (with the convention under it); names and numbers never do.
+    table = new_table(
+        "name", "framework (convention)", "input\nWxH", "maps", "total",
+        left=("name", "framework (convention)"), keep=("name",),
+    )  # fmt: skip
     for row in rows:
         w, h = row["input_size"]
         table.add_row(
-            row["name"], row["framework"], row["convention"], f"{w} x {h}", str(row["levels"]),
-            f"{row['total']:,}",
+            row["name"], f"{row['framework']}\n({row['convention']})", f"{w}x{h}",
+            str(row["levels"]), f"{row['total']:,}",
         )  # fmt: skip
     console(sys.stdout).print(table)
 
@@ -73,6 +73,8 @@ def show(name: str, fmt: str, **sizes: tuple[int, int] | None) -> None:
             "convention": preset.config.convention,
             "input_size": list(preset.input_size),
             "total": preset.total,
+            "resize": preset.resize,
+            "shorter_side": list(preset.shorter_side) if preset.shorter_side else None,
             "params": _jsonable(preset.config.params),
         }
         click.echo(json.dumps(data, indent=2))
@@ -82,6 +84,9 @@ def show(name: str, fmt: str, **sizes: tuple[int, int] | None) -> None:
         f"anchorctl preset {preset.name}: {preset.framework}, input {w} x {h} px",
         *([preset.description] if preset.description else []),
         *(f"source: {s}" for s in preset.sources),
+        f"training resizes images by {preset.resize}"
+        + (f" {preset.shorter_side[0]},{preset.shorter_side[1]}" if preset.shorter_side else "")
+        + " (coverage and suggest do the same unless --resize says otherwise)",
         f"use it with --config FILE (its feature maps are those of a {w}x{h} input)",
     ]
     click.echo(dump_config(preset.config, header), nl=False)
