@@ -6,11 +6,12 @@ time bare Pillow needs to open the same image, convert it to RGB, draw the same 
 (same pixel boxes, colours and line width) and save a PNG, measured in the same run.
 
 The anchorctl side is timed two ways: ``draw_cmd._draw_one`` (what the command runs per image:
-load, the anchors from the options (``from_cli``), the chosen cells' anchors, draw, legend,
+load, the anchors from the options (``resolve``), the chosen cells' anchors, draw, legend,
 encode, atomic write with fsync) and the whole ``draw`` command in-process through click's
-``CliRunner``. ``_draw_one`` gets a click context made once, untimed, by
-``draw.make_context`` from the same arguments, so option parsing and the command's one-time
-checks are not charged to the per-image path (the ``CliRunner`` case includes them). A
+``CliRunner``. ``_draw_one`` gets the option records made once, untimed, from a click context
+that ``draw.make_context`` parses from the same arguments, so option parsing and the
+command's one-time checks are not charged to the per-image path (the ``CliRunner`` case
+includes them). A
 stage-by-stage breakdown of ``_draw_one`` follows, so a miss says where the time went.
 
 Run: python benchmarks/bench_draw.py [--repeat N] [--image gradient|noise]
@@ -28,7 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import numpy.typing as npt
 from _timing import measure, median, ms, report, verdict
@@ -40,8 +40,18 @@ from anchorctl import render
 from anchorctl.atomic import atomic_write
 from anchorctl.cells import cell_anchors, select_cells
 from anchorctl.cli import cli
-from anchorctl.cli.draw_cmd import _draw_one, _legend, _levels, _scale, _source, _title, draw
-from anchorctl.cli.source import Source
+from anchorctl.cli.draw_cmd import (
+    DrawOptions,
+    _draw_one,
+    _legend,
+    _levels,
+    _scale,
+    _source,
+    _title,
+    draw,
+)
+from anchorctl.cli.options import record
+from anchorctl.cli.source import AnchorOptions, Source
 from anchorctl.conventions import mxnet
 from anchorctl.conventions.base import Level
 
@@ -50,8 +60,6 @@ RATIOS = (1, 2, 0.5)  # 2 + 3 - 1 = 4 shapes per cell
 FEATURE_MAP = (50, 50)  # 2,500 cells x 4 = 10,000 anchors
 IMAGE_SIZE = 1024
 TARGET = 1.3
-# draw's own parameters; everything else in ctx.params is what draw passes on as ``values``.
-DRAW_ONLY = ("images", "cells", "every", "all_cells", "grid", "fill", "output")
 SELECTION: tuple[tuple[tuple[int, int], ...], int | None, bool] = ((), None, True)  # --all-cells
 
 
@@ -123,12 +131,12 @@ def cli_args(src: Path, dst: Path) -> list[str]:
     ]
 
 
-def draw_context(argv: list[str]) -> tuple[click.Context, dict[str, object]]:
-    """A click context for ``draw`` parsed from ``argv`` (after "draw"), and the ``values``
-    that ``draw`` hands to ``_draw_one``: its parameters minus its own, with ``level``."""
+def draw_context(argv: list[str]) -> tuple[AnchorOptions, DrawOptions]:
+    """The option records ``draw`` hands to ``_draw_one``, parsed from ``argv`` (after
+    "draw")."""
     ctx = draw.make_context("draw", list(argv))
-    values = {k: v for k, v in ctx.params.items() if k not in DRAW_ONLY}
-    return ctx, values
+    with ctx:
+        return AnchorOptions.from_context(ctx), record(DrawOptions, ctx.params)
 
 
 def run_cli(runner: CliRunner, args: list[str]) -> None:
@@ -161,8 +169,8 @@ def staged_draw_one(
     src: Path,
     dst: Path,
     plain: Path,
-    ctx: click.Context,
-    values: dict[str, object],
+    request: AnchorOptions,
+    opts: DrawOptions,
     legend_clock: list[float],
 ) -> dict[str, float]:
     """``_draw_one`` step by step (same calls, same order), timing each step.
@@ -177,8 +185,8 @@ def staged_draw_one(
     image = render.load_image(src)
     img_w, img_h = image.size
     t1 = clock()
-    anchors = _source(ctx, values, (img_w, img_h))
-    level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]
+    anchors = _source(request, (img_w, img_h))
+    level_ids = _levels(anchors, opts.level)
     scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
     t2 = clock()
     boxes: list[npt.NDArray[np.float32]] = []
@@ -324,8 +332,8 @@ def main() -> int:
         runner = CliRunner()
         argv = cli_args(src, via_cli)
         # Parsed once, outside the timed loop: _draw_one is the per-image work only.
-        ctx, values = draw_context(cli_args(src, ours)[1:])
-        source = _source(ctx, values, (IMAGE_SIZE, IMAGE_SIZE))
+        request, opts = draw_context(cli_args(src, ours)[1:])
+        source = _source(request, (IMAGE_SIZE, IMAGE_SIZE))
         assert len(source.levels) == 1
         assert np.array_equal(source.levels[0].array, level.array), "options != workload"
 
@@ -334,9 +342,7 @@ def main() -> int:
                 "Pillow open+draw+save (baseline)": lambda: pillow_baseline(
                     src, theirs, boxes, colours, line
                 ),
-                "anchorctl _draw_one": lambda: _draw_one(
-                    src, ours, ctx, values, SELECTION, False, False
-                ),
+                "anchorctl _draw_one": lambda: _draw_one(src, ours, request, opts),
                 "anchorctl draw (CliRunner)": lambda: run_cli(runner, argv),
             },
             args.repeat,
@@ -367,7 +373,7 @@ def main() -> int:
             ours_runs, base_runs = [], []
             for _ in range(args.repeat):
                 ours_runs.append(
-                    staged_draw_one(src, ours, folder / "plain.png", ctx, values, legend_clock)
+                    staged_draw_one(src, ours, folder / "plain.png", request, opts, legend_clock)
                 )
                 base_runs.append(staged_baseline(src, theirs, boxes, colours, line))
         finally:
