@@ -31,7 +31,8 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
     """Comma-separated numbers, e.g. ``0.2,0.5``.
 
     ``count`` fixes how many there must be; ``positive`` demands finite values > 0;
-    ``unit_interval`` demands finite values in [0, 1].
+    ``unit_interval`` demands finite values in [0, 1]; ``empty`` reads ``""`` as no numbers
+    (a level with no ratios: torchvision's ``DefaultBoxGenerator([[2], []])``).
     """
 
     def __init__(
@@ -43,7 +44,9 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
         unit_interval: bool = False,
         meaning: str = "",
         pair: bool = False,
+        empty: bool = False,
     ) -> None:
+        self.empty = empty
         self.metavar = metavar
         self.example = example
         self.count = count
@@ -62,6 +65,8 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         text = str(value).strip()
+        if self.empty and not text:
+            return ()
         parts = [p for p in _SEP.split(text)] if text else []
         expected = f"expected {self.metavar}{self._meaning()}, e.g. {self.example}"
         if not parts or any(p == "" for p in parts):
@@ -250,9 +255,12 @@ _KIND_EXAMPLES = {
 
 
 def kind_type(
-    kind: str, metavar: str = "", example: str = "", meaning: str = ""
+    kind: str, metavar: str = "", example: str = "", meaning: str = "", empty: bool = False
 ) -> click.ParamType:  # type: ignore[type-arg]
     """The click type that reads one value of a convention option of ``kind``.
+
+    ``empty``: a ``floats`` value may be ``""``, an empty list (one level's, where the
+    convention allows it).
 
     ``metavar``, ``example`` and ``meaning`` word its error messages in the chosen
     convention's terms (``--ratios: 'x' is not a number; expected R1,R2,... (torchvision: a
@@ -261,7 +269,7 @@ def kind_type(
     metavar = metavar or KIND_METAVARS[kind]
     example = example or _KIND_EXAMPLES.get(kind, "")
     if kind == "floats":
-        return FloatList(metavar, example, meaning=meaning)
+        return FloatList(metavar, example, meaning=meaning, empty=empty)
     if kind == "float":
         return Number(metavar, example, count=1, meaning=meaning)
     if kind == "int":

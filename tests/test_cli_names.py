@@ -7,6 +7,7 @@ import json
 import re
 
 import click
+import numpy as np
 import pytest
 
 from anchorctl import conventions
@@ -169,3 +170,18 @@ def test_sizes_examples_are_in_the_convention_s_units() -> None:
     assert "e.g. 128,256,512" in pixels.stderr and "pixels" in pixels.stderr
     normalized = run("list", "--sizes", "a")
     assert "e.g. 0.2,0.5" in normalized.stderr and "fraction of the image" in normalized.stderr
+
+
+def test_a_level_with_no_ratios_is_an_empty_value() -> None:
+    """torchvision's DefaultBoxGenerator([[2], []]): the second level has no extra ratios."""
+    module = conventions.load("torchvision-ssd")
+    args = ("--convention", "torchvision-ssd", "--feature-map", "2x2", "--feature-map", "1x1",
+            "--ratios", "2", "--ratios", "", "--input-size", "300")  # fmt: skip
+    got = json.loads(run("list", *args, "--all", "--format", "json").stdout)
+    want = module.generate({"feature_maps": [(2, 2), (1, 1)], "ratios": [(2.0,), ()],
+                            "image_size": (300, 300)})  # fmt: skip
+    assert [lv["per_cell"] for lv in got["levels"]] == [lv.per_cell for lv in want] == [4, 2]
+    expected = np.concatenate([lv.array for lv in want])
+    assert np.array_equal(np.asarray(got["anchors"], dtype=np.float32), expected)
+    refused = run("list", "--sizes", "")  # MultiBoxPrior needs a size: said in its words
+    assert refused.exit_code == 2 and "--sizes: give at least one value" in refused.stderr

@@ -448,6 +448,7 @@ def parse_typed(opt: Option, value: Any, convention: str = "") -> Any:
         metavar=metavar(opt),
         example=example(convention, opt) if convention else "",
         meaning=meaning(convention, opt) if convention else "",
+        empty=opt.per_level,  # one level's list may be empty; the convention says if it can
     )
     try:
         parsed = [kind_type.convert(text, None, None) for text in raw]
