@@ -32,6 +32,7 @@ from typing import Any
 from anchorctl import config as _config
 from anchorctl.config import Config, config_from_mapping
 from anchorctl.errors import AnchorError
+from anchorctl.geometry import RESIZE_MODES
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 _DIV = re.compile(r"^/(\d+)$")
@@ -39,7 +40,6 @@ _META_KEYS = {
     "name", "framework", "description", "input_size", "fixed_input", "size_divisible",
     "feature_maps", "total", "sources", "resize", "shorter_side",
 }  # fmt: skip
-RESIZES = ("stretch", "letterbox", "shorter-side")  # as anchorctl.geometry.RESIZE_MODES
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
         )
     resize = str(meta.get("resize", "stretch"))
     shorter = meta.get("shorter_side")
-    if resize not in RESIZES or (resize == "shorter-side") != (shorter is not None):
+    if resize not in RESIZE_MODES or (resize == "shorter-side") != (shorter is not None):
         raise AssertionError(f"preset {name}: resize {resize!r} with shorter_side {shorter!r}")
     divisible = int(meta.get("size_divisible", 1))
     maps = feature_maps(meta["feature_maps"], size, divisible)

@@ -77,11 +77,12 @@ def show(name: str, fmt: str) -> None:
         f"  native boxes:   {row['native_format']}",
         "  options:",
     ]
-    for option in row["options"]:
-        flag = "--" + option["name"].replace("_", "-")
-        level = ", per level" if option["per_level"] else ""
-        default = f" [default: {option['default']}]" if option["default"] is not None else ""
-        lines.append(f"    {flag} ({option['kind']}{level}): {option['help']}{default}")
+    from anchorctl import conventions as registry
+    from anchorctl.cli.helptext import option_row
+
+    for option in registry.load(name).OPTIONS:
+        flag, text = option_row(option)
+        lines.append(f"    {flag}: {text}")
     lines.append("  sources:")
     lines += [f"    {source}" for source in row["sources"]]
     click.echo("\n".join(lines))

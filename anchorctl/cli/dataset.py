@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-RESIZE = ("stretch", "letterbox", "shorter-side")
+# The modes are anchorctl.geometry's (numpy): read them when --resize is parsed or shown.
+RESIZE = params.LazyChoice(params.lazy_names("anchorctl.geometry", "RESIZE_MODES"))
 
 
 def dataset_options(func: F) -> F:
@@ -71,7 +72,7 @@ def dataset_options(func: F) -> F:
         ),
         option(
             "--resize",
-            type=click.Choice(RESIZE),
+            type=RESIZE,
             default=None,
             metavar="MODE",
             section=DATA,

@@ -95,11 +95,11 @@ def _anchor_sections(
         module = conventions.load(name)
         title = f"{ANCHORS}: {name} ({_short_title(module.RULES)})"
         with formatter.section(title):
-            own = [_row(opt) for opt in module.OPTIONS]
+            own = [option_row(opt) for opt in module.OPTIONS]
             formatter.write_dl((rows if position == 0 else []) + own)
 
 
-def _row(opt: Option) -> tuple[str, str]:
+def option_row(opt: Option) -> tuple[str, str]:
     """``(--name METAVAR, help)`` for one convention option, in the convention's words."""
     from anchorctl.cli.options import default_text
 
