@@ -185,3 +185,12 @@ def test_a_level_with_no_ratios_is_an_empty_value() -> None:
     assert np.array_equal(np.asarray(got["anchors"], dtype=np.float32), expected)
     refused = run("list", "--sizes", "")  # MultiBoxPrior needs a size: said in its words
     assert refused.exit_code == 2 and "--sizes: give at least one value" in refused.stderr
+
+
+def test_presets_show_takes_the_input_size_under_its_new_and_old_names() -> None:
+    new = run("presets", "show", "fasterrcnn-fpn", "--input-size", "1333x800")
+    old = run("presets", "show", "fasterrcnn-fpn", "--image-size", "1333x800")
+    assert new.exit_code == old.exit_code == 0 and new.stdout == old.stdout
+    assert "input 1333 x 800 px" in new.stdout and "deprecated" in old.stderr
+    fixed = run("presets", "show", "ssd300", "--input-size", "640")
+    assert fixed.exit_code == 2 and "resizes every input to 300x300" in fixed.stderr

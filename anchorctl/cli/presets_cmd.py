@@ -65,7 +65,12 @@ def show(name: str, fmt: str, **sizes: tuple[int, int] | None) -> None:
         raise click.BadParameter(
             f"unknown preset {name!r}; choose one of {', '.join(names())}", param_hint="'NAME'"
         )
-    preset = load_preset(name, image_size)
+    from anchorctl.errors import AnchorError
+
+    try:
+        preset = load_preset(name, image_size)
+    except AnchorError as exc:  # a size the model cannot take: the option is wrong
+        raise click.BadParameter(str(exc), param_hint="'--input-size'") from None
     if fmt == "json":
         data: dict[str, Any] = {
             "name": preset.name,
