@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from rich.progress import Progress, TaskID
 
+    from anchorctl import render
     from anchorctl.annotations import Annotations
     from anchorctl.conventions.base import Level
 
@@ -93,6 +96,20 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 @click.option("--grid", is_flag=True, help="Overlay the feature-map cells and their centres.")
 @click.option("--fill", is_flag=True, help="Fill anchors with translucent colour.")
 @click.option(
+    "--no-legend",
+    "no_legend",
+    is_flag=True,
+    help="Leave the title and legend out: the picture is the image's size exactly (small "
+    "images are otherwise drawn 2x or more larger, so the legend can be read).",
+)
+@click.option(
+    "--no-thin",
+    "no_thin",
+    is_flag=True,
+    help="Draw every cell and grid line asked for, even when they would paint the image solid "
+    "(by default such requests are thinned to every N-th cell or line, and the output says so).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(),
@@ -115,6 +132,8 @@ def draw(
     boxes_path: Path | None,
     boxes_format: str | None,
     iou_threshold: float,
+    no_legend: bool,
+    no_thin: bool,
     **values: object,
 ) -> None:
     """Draw anchors onto IMAGE files with Pillow.
@@ -124,6 +143,12 @@ def draw(
     pixel conventions draw at their true size. Outputs are written whole or not at all
     (temporary file, then rename), and an input is never overwritten. Images that cannot be
     read are reported and skipped; the exit status is then 1.
+
+    The legend sits in a corner only where it covers no anchor, else on a panel beside or
+    below the image; text and lines scale with the image, and images under 256 px a side
+    are drawn 2x or more larger (the title says so). A request so dense it would paint
+    the image solid (--all-cells on a large map, --grid on a fine one) is thinned to every
+    N-th cell or grid line, with a note; --no-thin draws it all anyway.
     """
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
@@ -133,6 +158,7 @@ def draw(
     chosen_levels = _levels(probe, level)
     from anchorctl.cells import check_cells, count_cells
 
+    header = _header_size(images[0])
     for index in chosen_levels:
         lv = probe.levels[index]
         try:
@@ -140,17 +166,22 @@ def draw(
         except AnchorError as exc:
             raise click.UsageError(f"--cell: {exc} (level {index})") from None
         rows, cols = lv.feature_map
-        if grid and rows + cols > MAX_GRID_LINES:
+        if grid and no_thin and rows + cols > MAX_GRID_LINES:
             raise click.UsageError(
-                f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
+                f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid "
+                "out, or leave --no-thin out to draw every N-th line"
             )
+    selection = (cells, every, all_cells)
+    thinned: dict[int, int] = {}
+    if header is not None and not no_thin:
+        thinned = _thin_plan(probe, chosen_levels, selection, header)
     _check_memory(
-        sum(count_cells(probe.levels[i].feature_map, cells, every, all_cells)
+        sum(count_cells(probe.levels[i].feature_map, cells, thinned.get(i, every), all_cells
+                        and i not in thinned)
             * probe.levels[i].per_cell for i in chosen_levels)
     )  # fmt: skip
     targets = _plan_outputs(images, output)
     _make_folder(output)
-    selection = (cells, every, all_cells)
     truth = None
     if boxes_path is not None:
         from anchorctl.annotations import read_annotations
@@ -171,7 +202,16 @@ def draw(
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, ctx, values, selection, grid, fill, truth, iou_threshold)
+                _draw_one(
+                    source,
+                    target,
+                    ctx,
+                    values,
+                    selection,
+                    _Style(grid, fill, not no_legend, not no_thin),
+                    truth,
+                    iou_threshold,
+                )
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -277,74 +317,158 @@ def _make_folder(output: str | None) -> None:
         ) from None
 
 
+@dataclass(frozen=True)
+class _Style:
+    """How to draw: the grid, translucent fill, the legend, and whether to thin dense requests."""
+
+    grid: bool = False
+    fill: bool = False
+    legend: bool = True
+    thin: bool = True
+
+
+def _thin_plan(
+    anchors: Source,
+    level_ids: list[int],
+    selection: tuple[tuple[tuple[int, int], ...], int | None, bool],
+    size: tuple[int, int],
+    factor: int = 1,
+) -> dict[int, int]:
+    """Per level, every how many cells to draw instead of what was asked, for the levels whose
+    request would paint a ``size`` image (drawn ``factor`` times larger) solid."""
+    from anchorctl import density, render
+
+    cells, every, all_cells = selection
+    if cells or not (every or all_cells):
+        return {}
+    picture = (size[0] * factor, size[1] * factor)
+    width = render.line_width(picture)
+    limit = density.INK_LIMIT / len(level_ids)
+    plan = {}
+    for index in level_ids:
+        lv = anchors.levels[index]
+        sx, sy = _scale(anchors, lv, size)
+        shapes = [(s.width * sx * factor, s.height * sy * factor) for s in lv.shapes]
+        asked = every or 1
+        n = density.thin_every(lv.feature_map, shapes, picture, width, asked, limit)
+        if n != asked:
+            plan[index] = n
+    return plan
+
+
 def _draw_one(
     source: Path,
     target: Path | None,
     ctx: click.Context,
     values: dict[str, object],
     selection: tuple[tuple[tuple[int, int], ...], int | None, bool],
-    grid: bool,
-    fill: bool,
+    style: _Style,
     truth: Annotations | None = None,
     iou_threshold: float = 0.5,
 ) -> None:
     import numpy as np
 
-    from anchorctl import render
+    from anchorctl import density, render
     from anchorctl.cells import cell_anchors, grid_lines, select_cells
 
-    image = render.load_image(source)
-    img_w, img_h = image.size
+    loaded = render.load_image(source)
+    img_w, img_h = loaded.size
     anchors = _source(ctx, values, (img_w, img_h))
+    # A thumbnail is drawn larger so its lines and legend can be read (the title says so);
+    # without a legend the picture keeps the image's own size.
+    image, factor = render.upscale(loaded) if style.legend else (loaded, 1)
+    del loaded
+    notes: list[str] = []
+    if factor > 1:
+        notes.append(f"image {img_w}x{img_h} px drawn {factor}x larger")
     level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]
-    scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
+    plan = _thin_plan(anchors, level_ids, selection, (img_w, img_h), factor) if style.thin else {}
+    for index, n in plan.items():
+        rows, cols = anchors.levels[index].feature_map
+        where = f"level {index}: " if len(anchors.levels) > 1 else ""
+        notes.append(f"{where}every {density.ordinal(n)} cell")
+        _note(
+            f"{source.name}: {where}every cell of the {rows}x{cols} map would paint the image "
+            f"solid; drawing every {density.ordinal(n)} cell in each direction (--every {n}; "
+            "--no-thin draws them all)"
+        )
     try:
         boxes: list[npt.NDArray[np.float32]] = []
         slots: list[npt.NDArray[np.int32]] = []
         legend: list[str] = []
-        to_px = np.array([*scale, *scale], dtype=np.float32)
         for index in level_ids:
             lv = anchors.levels[index]
-            chosen = select_cells(lv.feature_map, *selection)
+            lx, ly = _scale(anchors, lv, (img_w, img_h))
+            to_px = np.array([lx, ly, lx, ly], dtype=np.float32) * factor
+            cells, every, all_cells = selection
+            if index in plan:
+                chosen = select_cells(lv.feature_map, every=plan[index])
+            else:
+                chosen = select_cells(lv.feature_map, cells, every, all_cells)
             if values.get("_no_cells"):
                 chosen = chosen[:0]
             boxes.append(cell_anchors(lv, chosen).astype(np.float32) * to_px)
             slots.append(np.tile(np.arange(lv.per_cell, dtype=np.int32), len(chosen)) + len(legend))
             prefix = f"L{index} " if len(anchors.levels) > 1 else ""
-            legend += _legend(lv, scale, prefix)
+            legend += _legend(lv, (lx, ly), prefix)
         grid_spec = None
-        if grid:
-            grid_spec = render.Grid(*grid_lines(anchors.levels[level_ids[-1]], scale))
+        if style.grid:
+            grid_level = anchors.levels[level_ids[-1]]
+            gs = _scale(anchors, grid_level, (img_w, img_h))
+            xs, ys, centres = grid_lines(grid_level, (gs[0] * factor, gs[1] * factor))
+            pitch = min(_gap(xs), _gap(ys))
+            step = density.grid_step(pitch) if style.thin else 1
+            if step > 1:
+                rows, cols = grid_level.feature_map
+                notes.append(f"grid every {density.ordinal(step)} line")
+                _note(
+                    f"{source.name}: the {rows}x{cols} grid's cells are {pitch:.2g} px apart; "
+                    f"drawing every {density.ordinal(step)} line (--no-thin draws them all)"
+                )
+                xs, ys, centres = xs[::step], ys[::step], centres[:0]
+            grid_spec = render.Grid(xs, ys, centres)
         all_boxes = np.concatenate(boxes)
-        if values.get("_no_cells"):
-            legend = []  # only the ground truth and its best anchors are drawn
+        gt = None
+        if truth is not None:
+            gt = _ground_truth(source, truth, anchors, level_ids, (img_w, img_h), factor,
+                               iou_threshold)  # fmt: skip
+            legend = [] if values.get("_no_cells") else legend
         drawn = render.draw_anchors(
             image,
             all_boxes,
             np.concatenate(slots),
             legend,
-            _title(anchors, level_ids, len(all_boxes)),
+            _title(anchors, level_ids, len(all_boxes), notes, gt),
             grid_spec,
-            fill,
+            style.fill,
+            truth=gt,
+            show_legend=style.legend,
         )
-        if truth is not None:
-            drawn = _draw_truth(drawn, source, truth, anchors, level_ids, scale, iou_threshold)
     except MemoryError:
         raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
     del image
     _save(drawn, target)
 
 
-def _draw_truth(
-    drawn: Image.Image,
+def _note(message: str) -> None:
+    click.echo(f"anchorctl: note: {message}", err=True)
+
+
+def _gap(edges: list[float]) -> float:
+    """The smallest distance between neighbouring boundaries (infinite for one cell)."""
+    return min((b - a for a, b in itertools.pairwise(edges)), default=float("inf"))
+
+
+def _ground_truth(
     source: Path,
     truth: Annotations,
     anchors: Source,
     level_ids: list[int],
-    scale: tuple[float, float],
+    size: tuple[int, int],
+    factor: int,
     threshold: float,
-) -> Image.Image:
-    """The image's ground-truth boxes, coloured by whether an anchor covers them."""
+) -> render.GroundTruth:
+    """The image's ground-truth boxes in picture pixels, with their best anchors and IoUs."""
     import numpy as np
 
     from anchorctl import render
@@ -358,13 +482,28 @@ def _draw_truth(
         raise AnchorError(f"{source.name}: no boxes for this image in the --boxes annotations")
     index = matches[0]
     record = truth.images[index]
-    img_w, img_h = drawn.size
+    img_w, img_h = size
     gt = truth.boxes[truth.image_index == index].astype(np.float64)
     gt = gt * np.array([img_w / record.width, img_h / record.height] * 2)
-    to_px = np.array([*scale, *scale], dtype=np.float64)
-    every = np.concatenate([anchors.levels[i].array.astype(np.float64) * to_px for i in level_ids])
+    parts: list[npt.NDArray[np.float64]] = []
+    starts: list[int] = []
+    for i in level_ids:
+        sx, sy = _scale(anchors, anchors.levels[i], size)
+        starts.append(sum(len(p) for p in parts))
+        parts.append(anchors.levels[i].array.astype(np.float64) * np.array([sx, sy, sx, sy]))
+    every = np.concatenate(parts)
     match = best_anchor(gt, every)
-    return render.draw_ground_truth(drawn, gt, every[match.best_index], match.best_iou, threshold)
+    labels = []
+    for best in match.best_index.tolist():
+        n = max(j for j, start in enumerate(starts) if start <= best)
+        lv = anchors.levels[level_ids[n]]
+        cell, slot = divmod(best - starts[n], lv.per_cell)
+        row, col = divmod(cell, lv.feature_map[1])
+        where = f"level {level_ids[n]} " if len(anchors.levels) > 1 else ""
+        labels.append(f"best anchor {where}cell ({row}, {col}) slot {slot}")
+    return render.GroundTruth(
+        gt * factor, every[match.best_index] * factor, match.best_iou, threshold, labels
+    )
 
 
 def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float, float]:
@@ -386,7 +525,13 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def _title(anchors: Source, level_ids: list[int], count: int) -> str:
+def _title(
+    anchors: Source,
+    level_ids: list[int],
+    count: int,
+    notes: list[str] | None = None,
+    truth: render.GroundTruth | None = None,
+) -> str:
     ratio = anchors.rules.ratio_meaning.replace("width / height", "w/h").replace(
         "height / width", "h/w"
     )
@@ -398,7 +543,18 @@ def _title(anchors: Source, level_ids: list[int], count: int) -> str:
     else:
         where = f"{len(level_ids)} levels"
     units = "sizes normalized" if anchors.rules.normalized else "sizes in px"
-    return f"{anchors.rules.title} · {where} · {count:,} anchors · ratio = {ratio} · {units}"
+    parts = [anchors.rules.title, where]
+    if truth is not None:
+        n, ok = len(truth.ious), int(truth.covered.sum())
+        total = sum(anchors.levels[i].count for i in level_ids)
+        parts.append(f"{n} boxes: {ok} covered, {n - ok} missed at IoU {truth.threshold:g}")
+        parts.append(f"best of {total:,} anchors")
+        if count:
+            parts.append(f"{count:,} anchors drawn")
+    else:
+        parts.append(f"{count:,} anchors")
+    parts += [f"ratio = {ratio}", units, *(notes or [])]
+    return " · ".join(parts)
 
 
 def _legend(level: Level, scale: tuple[float, float], prefix: str = "") -> list[str]:
