@@ -233,3 +233,62 @@ def test_a_small_report_plots_every_box() -> None:
         d.count("m0 -") for d in re.findall(r'<path class="miss [^"]*" d="([^"]*)"', html)
     )
     assert dots + crosses == 300 and "Plotted: all 300 boxes." in html
+
+
+# --- the commands: light imports, one-line errors -------------------------------------------
+
+
+PROBE = """
+import json, sys
+from anchorctl.cli import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="anchorctl")
+except SystemExit:
+    pass
+print(json.dumps([m for m in ("numpy", "PIL", "rich") if m in sys.modules]), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", ["report", "view"])
+def test_help_of_the_page_commands_loads_neither_pillow_nor_rich(command: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", PROBE, command, "--help"], capture_output=True,
+                          text=True, cwd=ROOT)  # fmt: skip
+    assert set(json.loads(proc.stderr.strip().splitlines()[-1])) == {"numpy"}
+    assert "Examples:" in proc.stdout
+
+
+def test_view_of_an_unreadable_image_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a picture\n")
+    result = run("view", str(bad), "--preset", "ssd300", "-o", str(tmp_path / "v.html"))
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.output and not (tmp_path / "v.html").exists()
+
+
+def test_view_boxes_for_another_image_is_one_line(tmp_path: Path) -> None:
+    other = tmp_path / "other.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48)).save(other)
+    result = run("view", str(other), "--preset", "ssd300", "--boxes", str(DATA / "coco.json"),
+                 "-o", str(tmp_path / "v.html"))  # fmt: skip
+    assert result.exit_code == 1 and "no boxes for this image" in result.stderr
+
+
+def test_view_refuses_a_level_that_does_not_exist(tmp_path: Path) -> None:
+    result = run("view", str(SAMPLES / "cat.jpg"), "--preset", "ssd300", "--level", "9",
+                 "-o", str(tmp_path / "v.html"))  # fmt: skip
+    assert result.exit_code == 2 and "level 9 does not exist" in result.stderr
+
+
+def test_view_of_one_level_embeds_only_that_level(tmp_path: Path) -> None:
+    out = tmp_path / "v.html"
+    result = run("view", str(SAMPLES / "coffee.jpg"), "--preset", "retinanet", "--level", "2",
+                 "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="view-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert [lv["index"] for lv in data["levels"]] == [2]
