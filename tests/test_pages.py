@@ -292,3 +292,21 @@ def test_view_of_one_level_embeds_only_that_level(tmp_path: Path) -> None:
     html = out.read_text(encoding="utf-8")
     data = json.loads(re.search(r'id="view-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert [lv["index"] for lv in data["levels"]] == [2]
+
+
+def test_a_level_that_is_not_a_grid_is_embedded_whole() -> None:
+    from anchorctl.conventions import mxnet
+    from anchorctl.conventions.base import Level
+    from anchorctl.pages.viewer import level_data
+
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 50, (2 * 3 * 2, 2)).astype(np.float32)
+    anchors = np.concatenate([xy, xy + 10], axis=1)  # (rows*cols*k, 4), no grid structure
+    level = Level((2, 3), (20.0, 20.0), (10.0, 10.0), mxnet.generate(
+        {"feature_maps": [(1, 1)], "sizes": [(0.2, 0.5)], "ratios": [(1.0,)]})[0].shapes,
+        anchors, normalized=False)  # fmt: skip
+    grid = grid_from_levels([level], mxnet.RULES, (60, 40))
+    assert not grid.levels[0].separable
+    data = level_data(level, 0, mxnet.RULES, grid)
+    assert data["separable"] is False and "x0" not in data
+    assert data["anchors"] == anchors.astype(np.float64).reshape(-1).tolist()

@@ -154,7 +154,12 @@ def report(ctx: click.Context, /, **values: Any) -> None:
         f"anchors: {probe.rules.title}"
         + (f" (preset {probe.preset.name})" if probe.preset else "")
         + f" · {sum(lv.count for lv in probe.levels):,} anchors on {len(probe.levels)} level(s)"
-        + (f" at {size[0]}x{size[1]} px" if size else ""),
+        + (f" at {size[0]}x{size[1]} px" if size else "")
+        + (
+            " (the first image's input; each image has its own)"
+            if len(set(map(tuple, sizes.tolist()))) > 1
+            else ""
+        ),
         f"resize {values['resize']} · covered = best IoU >= {main:g} · all sizes in "
         "network-input pixels",
     ]

@@ -291,7 +291,7 @@ def _scatter(
     for level in levels:
         mask = (best_level == level) & missed
         plot.crosses(wh[mask, 0].tolist(), wh[mask, 1].tolist(), palette.hex_colour(palette.MISSED),
-                     dot * 0.7, cls=f"miss L{level}")  # fmt: skip
+                     dot * 0.7, f"miss L{level}", min(1.0, alpha + 0.1))  # fmt: skip
     for s in shapes:
         colour = palette.hex_colour(palette.level_colour(s.level))
         x, y = plot.x(s.w), plot.y(s.h)

@@ -145,18 +145,19 @@ class Plot:
         colour: str,
         size: float = 3.0,
         cls: str = "",
+        opacity: float = 1.0,
     ) -> None:
         """Small x marks, all in one path (a second cue besides colour)."""
-        s = num(size)
         d2 = num(2 * size)
         d = "".join(
             f"M{num(self.x(a) - size)} {num(self.y(b) - size)}l{d2} {d2}m0 -{d2}l-{d2} {d2}"
             for a, b in zip(xs, ys, strict=True)
         )
-        if d and s:
+        if d:
+            width = 1.8 if size >= 3 else 1.2
             self.add(
-                f'<path class="{attr(cls)}" d="{d}" stroke="{colour}" stroke-width="1.8" '
-                'fill="none"/>'
+                f'<path class="{attr(cls)}" d="{d}" stroke="{colour}" stroke-width="{width}" '
+                f'stroke-opacity="{opacity}" fill="none"/>'
             )
 
     def line(

@@ -227,5 +227,7 @@
       truthLayer.style.display = ev.target.checked ? "" : "none";
     });
   }
+  // Until the pointer comes, show the centre cell, so the slot legend is there from the start.
+  show(data.input[0] / 2, data.input[1] / 2);
   window.anchorctlView = { data: data, show: show, cellAt: cellAt, anchor: anchor };
 })();

@@ -144,7 +144,7 @@ def build_viewer(
         '<label class="toggles" id="truth-toggle" hidden><input type="checkbox" id="show-truth" '
         "checked> ground-truth boxes</label></div>",
         '<div class="card"><h3>Cell <span id="pin" class="pinned"></span></h3>'
-        '<div id="cell" class="muted">hover the image</div></div>',
+        '<div id="cell" class="muted">the centre cell; hover the image for another</div></div>',
         '<div class="card" id="truth-card" hidden><h3>Ground truth</h3><div id="truth-list">'
         "</div></div>",
         "</div></div>",
