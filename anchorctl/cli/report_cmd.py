@@ -50,9 +50,10 @@ annotations, in --images-dir (YOLO), or in an images/ or JPEGImages/ folder next
     type=click.FloatRange(0, 1, min_open=True),
     default=0.5,
     show_default=True,
+    metavar="T",
     help="The IoU at which a box counts as covered (charts, tables, the worst boxes).",
 )
-@click.option("--worst", type=click.IntRange(min=0), default=12, show_default=True,
+@click.option("--worst", type=click.IntRange(min=0), default=12, metavar="N", show_default=True,
               help="How many of the worst-covered boxes to show.")  # fmt: skip
 @click.option(
     "--suggest",
@@ -61,10 +62,10 @@ annotations, in --images-dir (YOLO), or in an images/ or JPEGImages/ folder next
     help="Add anchors fitted to the boxes (IoU k-means) against the current ones, and the "
     "fit's score for k = 1, 2, ...",
 )
-@click.option("--k", "k", type=click.IntRange(min=1), default=None,
+@click.option("--k", "k", type=click.IntRange(min=1), default=None, metavar="N",
               help="With --suggest: how many anchors to fit. [default: the current number of "
               "distinct anchor shapes]")  # fmt: skip
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
               help="Seed of the scatter's sample and of the k-means start.")  # fmt: skip
 @click.option(
     "--image-root",
@@ -77,6 +78,7 @@ annotations, in --images-dir (YOLO), or in an images/ or JPEGImages/ folder next
     "--max-points",
     type=click.IntRange(min=100),
     default=20_000,
+    metavar="N",
     show_default=True,
     help="Most boxes drawn on the scatter; more are sampled (uniformly, seeded), and the "
     "page says so. Histograms, curves and tables always use every box.",

@@ -63,6 +63,7 @@ that cell.
     type=click.FloatRange(0, 1, min_open=True),
     default=0.5,
     show_default=True,
+    metavar="T",
     help="With --boxes: the IoU at which a box counts as covered.",
 )
 @click.option(
