@@ -155,15 +155,15 @@ def layout(title: str, entries: Sequence[Entry], size: int, room: float | None) 
 
 def compose(
     canvas: Image.Image,
-    ink: Image.Image | None,
+    ink: Ink | None,
     title: str,
     entries: Sequence[Entry],
     size: int | None = None,
 ) -> tuple[Image.Image, Placement]:
     """``canvas`` with its legend, inside a free corner or on a panel beside or below.
 
-    ``ink`` is a mask (mode ``"1"`` or ``"L"``, the canvas's size) of the pixels the anchors
-    and boxes were drawn on, or ``None`` when nothing was (the grid does not count: covering
+    ``ink`` tells where the anchors and boxes were drawn (:class:`Ink`), or ``None`` when
+    nothing was (the grid does not count: covering
     grid lines hides nothing the legend does not say). Returns the picture and where the
     legend went.
     """
@@ -200,7 +200,7 @@ def compose(
 
 
 def _free_corner(
-    size: tuple[int, int], panel: tuple[int, int], ink: Image.Image | None
+    size: tuple[int, int], panel: tuple[int, int], ink: Ink | None
 ) -> tuple[int, int] | None:
     """The first corner (top-left, top-right, bottom-left, bottom-right) where a panel of
     ``panel`` px fits without covering ink or too much of the image, else ``None``."""
@@ -209,14 +209,24 @@ def _free_corner(
     if pw > w or ph > h or pw * ph > MAX_INSIDE * w * h:
         return None
     for x, y in ((0, 0), (w - pw, 0), (0, h - ph), (w - pw, h - ph)):
-        if ink is None or ink.crop((x, y, x + pw, y + ph)).getbbox() is None:
+        if ink is None or not ink.covers((x, y, x + pw, y + ph)):
             return x, y
     return None
 
 
-def ink_mask(before: Image.Image, after: Image.Image) -> Image.Image:
-    """The pixels that differ between two pictures of one size, as an ``L`` mask."""
-    return ImageChops.difference(before, after).convert("L")
+@dataclass(frozen=True)
+class Ink:
+    """Where drawing changed a picture: ``before`` and ``after`` are the same picture without
+    and with the anchors and boxes (compared only in the rectangles asked about, so a
+    6000 x 4000 picture needs no full-size difference image)."""
+
+    before: Image.Image
+    after: Image.Image
+
+    def covers(self, box: tuple[int, int, int, int]) -> bool:
+        """Whether any pixel of ``box`` (``x0, y0, x1, y1``, ends exclusive) was drawn on."""
+        diff = ImageChops.difference(self.before.crop(box), self.after.crop(box))
+        return diff.getbbox() is not None
 
 
 def _paint(panel: Image.Image, lay: Layout) -> None:

@@ -280,9 +280,8 @@ def draw_picture(
         entries += _truth_entries(truth)
     if before is None:
         return Drawn(canvas, legends.Placement("none", (0, 0, 0, 0), 0.0))
-    ink = legends.ink_mask(before, canvas)
+    picture, placement = legends.compose(canvas, legends.Ink(before, canvas), title, entries)
     del before
-    picture, placement = legends.compose(canvas, ink, title, entries)
     return Drawn(picture, placement)
 
 
