@@ -233,17 +233,19 @@ def _fit(
     ks = sorted(set(steps) | {k})
     curve = k_curve(fitted_on, ks, threshold, seed=seed, limit=len(fitted_on))
     suggested = next(p.anchors for p in curve if p.k == k)
+    convention = probe.convention
     try:
-        said = express(suggested, probe.convention, input_size=size)
-        options, exact, note = said.command_line(), said.exact, said.note
-    except AnchorError as exc:
-        options, exact, note = "-", False, str(exc)
+        said = express(suggested, convention, input_size=size)
+        note = said.note
+    except AnchorError as exc:  # not every convention can be written from shapes: YOLO's can
+        said = express(suggested, "yolo")
+        convention, note = "yolo", f"{exc}; as YOLO anchors (width x height pairs) instead"
     return Fitted(
         current=current,
         suggested=suggested,
         curve=curve,
-        options=f"--convention {probe.convention} {options}",
-        exact=exact,
+        options=f"--convention {convention} {said.command_line()}",
+        exact=said.exact,
         note=note,
         method=f"IoU k-means, k = {k}, seed {seed}, "
         + (

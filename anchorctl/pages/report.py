@@ -552,15 +552,14 @@ def _k_plot(fitted: Fitted, t: float) -> str:
             f"{100 * p.recall:.1f}%</title></circle>"
         )
     current = len(fitted.current)
+    items = [("line", "#1a73e8", "mean best IoU (centred)"),
+             ("dash", "#e37400", f"recall at IoU {t:g} (centred)")]  # fmt: skip
     if min(ks) <= current <= max(ks):
         x = svg.num(plot.x(current))
         _, _, top, bottom = plot.margin
         plot.add(
             f'<path d="M{x} {top}V{plot.height - bottom}" stroke="#6a1b9a" stroke-dasharray="2 3"/>'
         )
-    legend = svg.legend_row(
-        [("line", "#1a73e8", "mean best IoU (centred)"),
-         ("dash", "#e37400", f"recall at IoU {t:g} (centred)"),
-         ("dash", "#6a1b9a", f"k = {current}, the current number of shapes")]
-    )  # fmt: skip
+        items.append(("dash", "#6a1b9a", f"k = {current}, the current number of shapes"))
+    legend = svg.legend_row(items)
     return plot.svg("fit score against the number of anchors") + legend
