@@ -1,10 +1,13 @@
-"""Drawing anchors onto images with Pillow. Geometry comes in as pixel boxes; nothing here
-knows how anchors are made.
+"""Drawing anchors and ground-truth boxes onto images with Pillow. Geometry comes in as pixel
+boxes; nothing here knows how anchors are made.
 
 * The input image is never mutated: drawing happens on a converted copy.
-* Colour is looked up by slot, so slot 2 has the same colour in every picture and legend.
-* Line width and font size follow the image size, so a 300 px thumbnail and a 4000 px photo
-  both read well.
+* Colour is looked up by slot (:mod:`anchorctl.palette`), so slot 2 has the same colour in
+  every picture, legend, report and viewer.
+* Line width and font size follow the image size, so a 64 px thumbnail and a 6000 px photo
+  both read well; images smaller than :data:`MIN_SIDE` are scaled up first (:func:`upscale`).
+* The legend hides nothing: it goes in a free corner or on a panel beside or below the image
+  (:mod:`anchorctl.legend`).
 * Pixel ``i`` spans ``[i, i + 1)``. A box is outlined on the first and last pixel column and
   row it covers, so a box 100 px wide is 100 columns wide, outline included, and a box that
   ends on the image's right edge has its right side in the last column (see
@@ -13,7 +16,6 @@ knows how anchors are made.
 
 from __future__ import annotations
 
-import colorsys
 import io
 import math
 import warnings
@@ -24,42 +26,38 @@ from typing import IO
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
+from anchorctl import legend as legends
 from anchorctl.errors import AnchorError
+from anchorctl.palette import COVERED, GRID_COLOUR, MISSED, PALETTE, slot_colour
 
-# Colour-blind-friendly qualitative palette (Okabe & Ito), then a few more distinct hues.
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (230, 159, 0),
-    (86, 180, 233),
-    (0, 158, 115),
-    (240, 228, 66),
-    (0, 114, 178),
-    (213, 94, 0),
-    (204, 121, 167),
-    (160, 255, 90),  # not white: the grid is white
-    (153, 153, 255),
-    (255, 99, 99),
-)
-GRID_COLOUR = (255, 255, 255)
+__all__ = [
+    "COVERED",
+    "GRID_COLOUR",
+    "MISSED",
+    "PALETTE",
+    "Drawn",
+    "Grid",
+    "GroundTruth",
+    "draw_anchors",
+    "draw_picture",
+    "encode",
+    "line_width",
+    "load_image",
+    "pixel_boxes",
+    "slot_colour",
+    "to_rgb",
+    "upscale",
+    "write_image",
+]
+
 FILL_ALPHA = 56  # of 255: anchors stay see-through, overlaps show as denser colour
 EDGE_SNAP = 0.01  # px: an edge this close to a pixel boundary is on it (float32 rounding)
 JPEG_MAX_SIDE = 65_500  # libjpeg's limit
+MIN_SIDE = 256  # px: a smaller image is scaled up by a whole factor before drawing
+MAX_UPSCALED = 2048  # px: ... but never past this on its longer side
 _CHUNK = 1 << 16  # boxes turned into Python lists at a time, to bound memory
-_GOLDEN = 0.6180339887498949
-
-
-def slot_colour(slot: int) -> tuple[int, int, int]:
-    """The colour of a slot, the same in every picture.
-
-    Slots past the palette get hues spaced by the golden angle, so every slot of a cell has
-    its own colour however many there are.
-    """
-    if slot < len(PALETTE):
-        return PALETTE[slot]
-    hue = ((slot - len(PALETTE)) * _GOLDEN + 0.05) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 1.0)
-    return round(r * 255), round(g * 255), round(b * 255)
 
 
 def line_width(size: tuple[int, int]) -> int:
@@ -173,6 +171,54 @@ def pixel_boxes(
     return out.astype(np.int64)
 
 
+@dataclass(frozen=True)
+class GroundTruth:
+    """Ground-truth boxes to draw, with their best anchors.
+
+    ``boxes`` and ``best`` are ``(N, 4)`` xyxy in pixels of the picture, ``ious`` ``(N,)`` the
+    best IoU of each box; a box is covered when its IoU reaches ``threshold``. ``labels``
+    ``(N,)`` are the legend lines after each box's number (its IoU and best anchor).
+    """
+
+    boxes: npt.NDArray[np.floating]
+    best: npt.NDArray[np.floating]
+    ious: npt.NDArray[np.floating]
+    threshold: float
+    labels: Sequence[str] = ()
+
+    @property
+    def covered(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self.ious) >= self.threshold
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A finished picture and where its legend went (see :class:`anchorctl.legend.Placement`)."""
+
+    image: Image.Image
+    placement: legends.Placement
+
+
+MAX_BOX_LINES = 30  # ground-truth boxes listed one by one in a legend; the rest are counted
+
+
+def upscale(image: Image.Image) -> tuple[Image.Image, int]:
+    """``image`` enlarged by a whole factor when its shorter side is under :data:`MIN_SIDE`.
+
+    The factor is the smallest that brings the shorter side to ``MIN_SIDE``, but never makes
+    the longer side pass :data:`MAX_UPSCALED`; pixels are repeated (nearest neighbour), so
+    each image pixel stays a visible square. Returns the image (itself when the factor is 1)
+    and the factor.
+    """
+    w, h = image.size
+    if min(w, h) >= MIN_SIDE:
+        return image, 1
+    factor = max(1, min(math.ceil(MIN_SIDE / min(w, h)), MAX_UPSCALED // max(w, h)))
+    if factor == 1:
+        return image, 1
+    return image.resize((w * factor, h * factor), Image.Resampling.NEAREST), factor
+
+
 def draw_anchors(
     image: Image.Image,
     boxes: npt.NDArray[np.floating],
@@ -181,16 +227,40 @@ def draw_anchors(
     title: str,
     grid: Grid | None = None,
     fill: bool = False,
+    *,
+    truth: GroundTruth | None = None,
+    show_legend: bool = True,
 ) -> Image.Image:
-    """A copy of ``image`` with ``boxes`` drawn on it.
+    """A copy of ``image`` with ``boxes`` drawn and the legend placed: :func:`draw_picture`."""
+    return draw_picture(
+        image, boxes, slots, legend, title, grid, fill, truth=truth, show_legend=show_legend
+    ).image
+
+
+def draw_picture(
+    image: Image.Image,
+    boxes: npt.NDArray[np.floating],
+    slots: npt.NDArray[np.integer],
+    legend: Sequence[str],
+    title: str,
+    grid: Grid | None = None,
+    fill: bool = False,
+    *,
+    truth: GroundTruth | None = None,
+    show_legend: bool = True,
+) -> Drawn:
+    """``image`` with ``boxes`` (and ground truth) drawn on a copy, and its legend placed.
 
     ``boxes`` is ``(N, 4)`` ``(xmin, ymin, xmax, ymax)`` in pixels of ``image``; ``slots``
-    ``(N,)`` picks each box's colour; ``legend[i]`` describes slot ``i``.
+    ``(N,)`` picks each box's colour; ``legend[i]`` describes slot ``i``. ``truth`` adds the
+    ground-truth boxes, numbered, with their best anchors dashed and a legend that says what
+    each style means. Without ``show_legend`` the picture is the image's size exactly.
     """
     canvas = image.convert("RGB") if image.mode != "RGB" else image.copy()
     width = line_width(canvas.size)
     if grid is not None:
         _draw_grid(canvas, grid, width)
+    before = canvas.copy() if show_legend else None
     slots = np.asarray(slots)
     n_colours = max(len(legend), int(slots.max()) + 1 if slots.size else 0)
     colours = [slot_colour(i) for i in range(n_colours)]
@@ -204,8 +274,67 @@ def draw_anchors(
     for rects, kinds in _visible_chunks(boxes, slots, canvas.size, width):
         for rect, slot in zip(rects, kinds, strict=True):
             rectangle(rect, outline=colours[slot], width=width)
-    _draw_legend(canvas, legend, title)
-    return canvas
+    entries = [legends.Entry(line, "slot", slot_colour(i)) for i, line in enumerate(legend)]
+    if truth is not None:
+        _draw_truth(canvas, truth, width)
+        entries += _truth_entries(truth)
+    if before is None:
+        return Drawn(canvas, legends.Placement("none", (0, 0, 0, 0), 0.0))
+    picture, placement = legends.compose(canvas, legends.Ink(before, canvas), title, entries)
+    del before
+    return Drawn(picture, placement)
+
+
+def _draw_truth(canvas: Image.Image, truth: GroundTruth, width: int) -> None:
+    """Each box solid in its coverage colour with a numbered tag (a tick or a cross after the
+    number), and its best anchor dashed in the same colour."""
+    draw = ImageDraw.Draw(canvas)
+    box_w = width + 1
+    dash = max(4, 3 * box_w)
+    size = legends.font_size(canvas.size)
+    font = legends.load_font(size)
+    covered = truth.covered.tolist()
+    boxes = np.asarray(truth.boxes, dtype=np.float64).tolist()
+    best = np.asarray(truth.best, dtype=np.float64).tolist()
+    for box, anchor, ok in zip(boxes, best, covered, strict=True):
+        colour = COVERED if ok else MISSED
+        _dashed_rectangle(draw, _ordered(anchor), colour, max(1, box_w - 1), dash)
+        draw.rectangle(_ordered(box), outline=colour, width=box_w)
+    w, h = canvas.size
+    pad = max(1, size // 5)
+    for number, (box, ok) in enumerate(zip(boxes, covered, strict=True)):
+        colour = COVERED if ok else MISSED
+        text = str(number)
+        tag_w = int(legends.text_width(text, font)) + size + 3 * pad
+        tag_h = size + 2 * pad
+        x0, y0, _, _ = _ordered(box)
+        x = int(min(max(x0, 0), w - tag_w))
+        y = int(min(max(y0 - tag_h, 0), h - tag_h))  # above the box, or inside at the top
+        draw.rectangle((x, y, x + tag_w - 1, y + tag_h - 1), fill=colour)
+        draw.text((x + pad, y + pad), text, fill=(0, 0, 0), font=font)
+        mx = x + tag_w - pad - size
+        legends.draw_mark(draw, ok, (mx, y + pad, mx + size - 1, y + pad + size - 1),
+                          (0, 0, 0), max(1, size // 7))  # fmt: skip
+
+
+def _truth_entries(truth: GroundTruth) -> list[legends.Entry]:
+    """What each style means, then one line per box (at most :data:`MAX_BOX_LINES`)."""
+    from anchorctl.palette import box_styles
+
+    colours = {"covered": COVERED, "missed": MISSED, "anchor": (255, 255, 255)}
+    entries = [legends.Entry(text, key, colours[key]) for key, text in box_styles(truth.threshold)]
+    ious = np.asarray(truth.ious, dtype=np.float64).tolist()
+    for number, (iou, ok) in enumerate(zip(ious, truth.covered.tolist(), strict=True)):
+        if number == MAX_BOX_LINES:
+            rest = len(ious) - MAX_BOX_LINES
+            entries.append(legends.Entry(f"... and {rest} more boxes", "none"))
+            break
+        extra = truth.labels[number] if number < len(truth.labels) else ""
+        word = "covered" if ok else "missed"
+        text = f"#{number}: best IoU {iou:.2f}, {word}" + (f" · {extra}" if extra else "")
+        key = "covered" if ok else "missed"
+        entries.append(legends.Entry(text, key, COVERED if ok else MISSED))
+    return entries
 
 
 def _visible_chunks(
@@ -259,72 +388,6 @@ def _pitch(edges: Sequence[float]) -> float:
     return float(np.diff(np.asarray(edges, dtype=np.float64)).min()) if len(edges) > 1 else math.inf
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow built without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-@dataclass(frozen=True)
-class LegendLayout:
-    """Where the legend goes: a panel at the top-left corner, ``(width, height)`` pixels."""
-
-    font: ImageFont.ImageFont | ImageFont.FreeTypeFont
-    font_size: int
-    pad: int
-    line_height: int
-    title_lines: tuple[str, ...]
-    panel: tuple[int, int]
-
-
-def legend_layout(size: tuple[int, int], legend: Sequence[str], title: str) -> LegendLayout:
-    """The legend's font and panel for an image of ``size``.
-
-    The title is split at its `` · `` separators onto as many lines as it needs to fit the
-    image width; the panel is never larger than the image.
-    """
-    w, h = size
-    font_size = max(10, min(w, h) // 45)
-    font = _font(font_size)
-    pad = max(2, font_size // 3)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    room = w - 2 * pad
-    title_lines: list[str] = []
-    for part in title.split(" · "):
-        joined = f"{title_lines[-1]} · {part}" if title_lines else part
-        if title_lines and probe.textlength(joined, font=font) <= room:
-            title_lines[-1] = joined
-        else:
-            title_lines.append(part)
-    widths = [probe.textlength(line, font=font) for line in title_lines]
-    widths += [probe.textlength(line, font=font) + font_size + pad for line in legend]
-    line_h = font_size + pad
-    panel_w = int(max(widths) + 3 * pad) + 1
-    panel_h = line_h * (len(title_lines) + len(legend)) + 2 * pad
-    return LegendLayout(
-        font, font_size, pad, line_h, tuple(title_lines), (min(panel_w, w), min(panel_h, h))
-    )
-
-
-def _draw_legend(canvas: Image.Image, legend: Sequence[str], title: str) -> None:
-    """A translucent panel in the top-left corner: the title, then one line per slot."""
-    if not title and not legend:
-        return
-    layout = legend_layout(canvas.size, legend, title)
-    font, pad, line_h, swatch = layout.font, layout.pad, layout.line_height, layout.font_size
-    panel = Image.new("RGBA", layout.panel, (0, 0, 0, 170))
-    pdraw = ImageDraw.Draw(panel)
-    for i, line in enumerate(layout.title_lines):
-        pdraw.text((pad, pad + line_h * i), line, fill=(255, 255, 255), font=font)
-    top = pad + line_h * len(layout.title_lines)
-    for i, line in enumerate(legend):
-        y = top + line_h * i
-        pdraw.rectangle([pad, y + 1, pad + swatch - 2, y + swatch - 1], fill=slot_colour(i))
-        pdraw.text((2 * pad + swatch, y), line, fill=(255, 255, 255), font=font)
-    canvas.paste(panel, (0, 0), panel)
-
-
 def write_image(image: Image.Image, handle: IO[bytes], fmt: str) -> None:
     """Encode ``image`` as ``fmt`` (``"PNG"`` or ``"JPEG"``) into ``handle``.
 
@@ -346,10 +409,6 @@ def encode(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     write_image(image, buffer, fmt)
     return buffer.getvalue()
-
-
-COVERED = (40, 200, 70)  # green: the box's best anchor reaches the IoU threshold
-MISSED = (230, 40, 40)  # red: no anchor does
 
 
 def _dashed_rectangle(
@@ -380,58 +439,6 @@ def _dashed_rectangle(
             )
 
 
-def draw_ground_truth(
-    image: Image.Image,
-    boxes: npt.NDArray[np.floating],
-    best: npt.NDArray[np.floating],
-    ious: npt.NDArray[np.floating],
-    threshold: float,
-) -> Image.Image:
-    """A copy of ``image`` with ground-truth ``boxes`` ``(N, 4)`` pixels coloured by coverage.
-
-    Each box is green when its best anchor's IoU (``ious`` ``(N,)``) reaches ``threshold``,
-    red otherwise; its best anchor ``best`` ``(N, 4)`` is drawn dashed in the same colour. A
-    panel in the bottom-left corner lists the boxes with their IoUs.
-    """
-    canvas = image.convert("RGB") if image.mode != "RGB" else image.copy()
-    width = line_width(canvas.size) + 1
-    draw = ImageDraw.Draw(canvas)
-    dash = max(4, 3 * width)
-    lines = []
-    for i, (box, anchor, iou) in enumerate(
-        zip(boxes.tolist(), best.tolist(), ious.tolist(), strict=True)
-    ):
-        colour = COVERED if iou >= threshold else MISSED
-        draw.rectangle(_ordered(box), outline=colour, width=width)
-        _dashed_rectangle(draw, anchor, colour, max(1, width - 1), dash)
-        mark = "covered" if iou >= threshold else "missed"
-        lines.append((colour, f"box {i}: best IoU {iou:.2f} ({mark} at {threshold:g})"))
-    if lines:
-        _draw_box_legend(canvas, lines)
-    return canvas
-
-
 def _ordered(box: Sequence[float]) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = box
     return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
-
-
-def _draw_box_legend(
-    canvas: Image.Image, lines: Sequence[tuple[tuple[int, int, int], str]]
-) -> None:
-    w, h = canvas.size
-    size = max(10, min(w, h) // 45)
-    font = _font(size)
-    pad = max(2, size // 3)
-    probe = ImageDraw.Draw(canvas)
-    text_w = max(probe.textlength(text, font=font) for _, text in lines)
-    line_h = size + pad
-    panel_w = min(w, int(text_w + size + 4 * pad))
-    panel_h = min(h, int(line_h * len(lines) + 2 * pad))
-    panel = Image.new("RGBA", (panel_w, panel_h), (0, 0, 0, 170))
-    pdraw = ImageDraw.Draw(panel)
-    for i, (colour, text) in enumerate(lines):
-        y = pad + line_h * i
-        pdraw.rectangle([pad, y + 1, pad + size - 2, y + size - 1], fill=colour)
-        pdraw.text((2 * pad + size, y), text, fill=(255, 255, 255), font=font)
-    canvas.paste(panel, (0, h - panel_h), panel)

@@ -126,7 +126,9 @@ def test_draw_a_preset_level_on_a_sample(tmp_path: Path) -> None:
     result = run("draw", str(SAMPLES / "coffee.jpg"), "--preset", "ssd300", "--level", "4",
                  "--grid", "-o", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert Image.open(out).size == (600, 400)
+    # the image whole; its legend below when level 4's large anchors leave no corner free
+    width, height = Image.open(out).size
+    assert width == 600 and height >= 400
 
 
 @pytest.mark.parametrize("name", list(conventions.MODULES))

@@ -16,8 +16,18 @@ from support import run
 # An 80-column terminal: click wraps the help to it.
 NARROW = {"COLUMNS": "80"}
 # The pages a newcomer reads first, and the most lines each may take at 80 columns.
-BUDGET = {"list": 79, "draw": 89, "coverage": 89, "suggest": 89}
-ANCHOR_COMMANDS = ("list", "draw", "explain", "count", "export", "coverage", "suggest")
+BUDGET = {"list": 79, "draw": 89, "coverage": 89, "suggest": 89, "report": 89, "view": 79}
+ANCHOR_COMMANDS = (
+    "list",
+    "draw",
+    "explain",
+    "count",
+    "export",
+    "coverage",
+    "suggest",
+    "report",
+    "view",
+)
 
 
 def help_page(*args: str) -> str:

@@ -18,8 +18,10 @@ from anchorctl.cli.explain_cmd import ExplainOptions
 from anchorctl.cli.export_cmd import ExportOptions
 from anchorctl.cli.list_cmd import ListOptions
 from anchorctl.cli.options import LEGACY, convention_options, record
+from anchorctl.cli.report_cmd import ReportOptions
 from anchorctl.cli.source import AnchorOptions
 from anchorctl.cli.suggest_cmd import SuggestOptions
+from anchorctl.cli.view_cmd import ViewOptions
 
 RECORDS: dict[str, tuple[type, ...]] = {
     "list": (AnchorOptions, ListOptions),
@@ -30,6 +32,8 @@ RECORDS: dict[str, tuple[type, ...]] = {
     "compare": (AnchorOptions, CompareOptions),
     "coverage": (AnchorOptions, DatasetOptions, CoverageOptions),
     "suggest": (AnchorOptions, DatasetOptions, SuggestOptions),
+    "report": (AnchorOptions, DatasetOptions, ReportOptions),
+    "view": (AnchorOptions, ViewOptions),
 }
 
 

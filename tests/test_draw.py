@@ -74,28 +74,59 @@ def read_back(path: Path) -> Image.Image:
 
 
 class Spy:
-    """Records the arguments of every render.draw_anchors call, then draws as usual."""
+    """Records the arguments of every render.draw_anchors call and where its legend went, then
+    draws as usual."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[dict[str, Any]] = []
-        self.real: Callable[..., Image.Image] = render.draw_anchors
+        self.real: Callable[..., render.Drawn] = render.draw_picture
         monkeypatch.setattr(render, "draw_anchors", self)
 
     def __call__(self, image: Image.Image, boxes: Any, slots: Any, legend: Any, title: Any,
-                 grid: Any = None, fill: bool = False) -> Image.Image:  # fmt: skip
+                 grid: Any = None, fill: bool = False, **kwargs: Any) -> Image.Image:  # fmt: skip
+        drawn = self.real(image, boxes, slots, legend, title, grid, fill, **kwargs)
         self.calls.append(
             {"size": image.size, "boxes": np.array(boxes), "slots": np.array(slots),
-             "legend": list(legend), "title": title, "grid": grid, "fill": fill}
+             "legend": list(legend), "title": title, "grid": grid, "fill": fill,
+             "placement": drawn.placement, "out_size": drawn.image.size, **kwargs}
         )  # fmt: skip
-        return self.real(image, boxes, slots, legend, title, grid, fill)
+        return drawn.image
 
 
 # --- golden pictures ------------------------------------------------------------------------
 
-GOLDEN_CASES = {
+GOLDEN_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "astronaut_seed": ("astronaut.jpg", SEED),
     "cat_4x4_all_grid": ("cat.jpg", (*SEED, "--feature-map", "4x4", "--all-cells", "--grid")),
+    # small, thin and huge pictures, made by the test (see synthetic())
+    "small_64x64": ("synthetic:64x64", SEED),
+    "small_100x200": ("synthetic:100x200", (*SEED, "--feature-map", "2x1", "--all-cells")),
+    "thin_400x32": ("synthetic:400x32", (*SEED, "--feature-map", "1x8", "--all-cells")),
+    "huge_6000x4000": ("synthetic:6000x4000", (*SEED, "--feature-map", "2x3", "--all-cells")),
 }
+
+
+def synthetic(size: tuple[int, int]) -> Image.Image:
+    """A picture with structure at every scale (gradients and a checkerboard), made here so the
+    small, thin and huge cases need no stored photo."""
+    w, h = size
+    x = np.linspace(0, 1, w)[None, :]
+    y = np.linspace(0, 1, h)[:, None]
+    checker = ((np.floor(x * 8) + np.floor(y * 8)) % 2) * 40
+    rgb = np.stack(
+        [np.broadcast_to(60 + 120 * x + checker, (h, w)), np.broadcast_to(50 + 100 * y, (h, w)),
+         np.broadcast_to(110 - 50 * x + checker, (h, w))], axis=2
+    )  # fmt: skip
+    return Image.fromarray(rgb.astype(np.uint8))
+
+
+def source_image(name: str, tmp_path: Path) -> Path:
+    if not name.startswith("synthetic:"):
+        return SAMPLES / name
+    w, h = (int(v) for v in name.split(":")[1].split("x"))
+    path = tmp_path / f"synthetic_{w}x{h}.png"
+    synthetic((w, h)).save(path)
+    return path
 
 
 @pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
@@ -103,32 +134,38 @@ def test_golden(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     name, options = GOLDEN_CASES[case]
     spy = Spy(monkeypatch)
     out = tmp_path / "out.png"
-    result = run("draw", str(SAMPLES / name), *options, "-o", str(out))
+    src = source_image(name, tmp_path)
+    result = run("draw", str(src), *options, "-o", str(out))
     assert result.exit_code == 0, result.output
     drawn = read_back(out)
-    assert drawn.size == Image.open(SAMPLES / name).size
-    reduced = drawn.reduce(2)
+    (call,) = spy.calls
+    assert drawn.size == call["out_size"]
+    factor = max(2, round(max(drawn.size) / 800))  # goldens stay small: about 800 px a side
+    reduced = drawn.reduce(factor)
     golden_path = GOLDEN / f"{case}.png"
     if os.environ.get("ANCHORCTL_REGEN_GOLDEN") == "1":
         GOLDEN.mkdir(exist_ok=True)
         reduced.save(golden_path, optimize=True)  # then compared below, trivially equal
     golden = read_back(golden_path).convert("RGB")
     assert golden.size == reduced.size
-    call = spy.calls[0]
-    panel = render.legend_layout(call["size"], call["legend"], call["title"]).panel
-    compare_to_golden(np.asarray(reduced), np.asarray(golden), panel)
+    x0, y0, x1, y1 = call["placement"].box
+    box = (x0 // factor, y0 // factor, -(-x1 // factor), -(-y1 // factor))
+    compare_to_golden(np.asarray(reduced), np.asarray(golden), box)
 
 
-def compare_to_golden(actual: np.ndarray, golden: np.ndarray, panel: tuple[int, int]) -> None:
+def compare_to_golden(
+    actual: np.ndarray, golden: np.ndarray, panel: tuple[int, int, int, int]
+) -> None:
     """Strict outside the legend panel, loose inside it (font rendering varies by version)."""
     diff = np.abs(actual.astype(np.int16) - golden.astype(np.int16)).max(axis=2)
     legend = np.zeros(diff.shape, dtype=bool)
-    # generous margins: a slightly different font may make the panel a little larger
-    legend[: int(panel[1] * 0.6) + 8, : int(panel[0] * 0.6) + 8] = True
+    x0, y0, x1, y1 = panel
+    legend[max(0, y0 - 4) : y1 + 4, max(0, x0 - 4) : x1 + 4] = True  # margins: fonts vary
     outside, inside = diff[~legend], diff[legend]
     assert outside.mean() < 1.0, outside.mean()
     assert (outside > 40).mean() < 0.0005, (outside > 40).sum()
-    assert inside.mean() < 12, inside.mean()
+    if inside.size:
+        assert inside.mean() < 12, inside.mean()
 
 
 # --- exact geometry, no golden needed -------------------------------------------------------
@@ -181,6 +218,7 @@ def outline(rect: tuple[int, int, int, int], width: int) -> np.ndarray:
 )
 def test_outline_pixels_are_exactly_where_the_formula_puts_them(
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     image: tuple[int, int],
     feature_map: tuple[int, int],
     cell: str | None,
@@ -193,24 +231,31 @@ def test_outline_pixels_are_exactly_where_the_formula_puts_them(
     rect = expected_rect(image, feature_map, cell_rc, size, ratio)  # type: ignore[arg-type]
     src, out = black_png(tmp_path / "black.png", image), tmp_path / "out.png"
     args = ["--sizes", size, "--ratios", ratio, "--feature-map", f"{rows}x{cols}"]
-    result = run("draw", str(src), *args, *(["--cell", cell] if cell else []), "-o", str(out))
+    cells = ["--cell", cell] if cell else []
+    result = run("draw", str(src), *args, *cells, "--no-legend", "-o", str(out))
     assert result.exit_code == 0, result.output
     pixels = np.asarray(read_back(out))
     assert pixels.shape == (image[1], image[0], 3)
-    spec = MultiBoxPriorSpec((float(size),), (float(ratio),), feature_map)
-    title = draw_cmd._title(mx_source(spec), [0], 1)
-    legend = draw_cmd._legend(level_of(spec), (float(image[0]), float(image[1])))
-    panel_w, panel_h = render.legend_layout(image, legend, title).panel
     assert render.line_width(image) == width
     expected = np.zeros(pixels.shape[:2], dtype=bool)
     mask = outline(rect, width)
     expected[: mask.shape[0], : mask.shape[1]] = mask
-    away = np.ones_like(expected)
-    away[:panel_h, :panel_w] = False  # the legend panel
     lit = pixels.max(axis=2) > 0
-    assert (expected & away).sum() > 2 * (rect[3] - max(rect[1], panel_h)), "box mostly hidden"
-    assert np.array_equal(lit & away, expected & away)
-    assert {tuple(p) for p in pixels[expected & away]} == {render.PALETTE[0]}
+    assert np.array_equal(lit, expected)
+    assert {tuple(p) for p in pixels[expected]} == {render.PALETTE[0]}
+    # with its legend (and drawn larger when small) the picture keeps every outline pixel: the
+    # legend hides none of them
+    spy = Spy(monkeypatch)
+    with_legend = tmp_path / "legend.png"
+    result = run("draw", str(src), *args, *cells, "-o", str(with_legend))
+    assert result.exit_code == 0, result.output
+    (call,) = spy.calls
+    f = call["size"][0] // image[0]
+    assert call["size"] == (image[0] * f, image[1] * f)
+    big = (rect[0] * f, rect[1] * f, (rect[2] + 1) * f - 1, (rect[3] + 1) * f - 1)
+    pixels = np.asarray(read_back(with_legend))
+    mask = outline(big, render.line_width(call["size"]))
+    assert {tuple(p) for p in pixels[: mask.shape[0], : mask.shape[1]][mask]} == {render.PALETTE[0]}
 
 
 def test_each_slot_draws_in_its_own_palette_colour(tmp_path: Path) -> None:
@@ -269,7 +314,9 @@ def test_o_file_writes_the_format_its_extension_names(tmp_path: Path, name: str,
     assert result.exit_code == 0, result.output
     assert result.stdout == "" and result.stderr == ""
     image = read_back(tmp_path / name)
-    assert image.format == fmt and image.size == (451, 300) and image.mode == "RGB"
+    # the seed's anchors fill every corner of the cat, so the legend goes below the image
+    assert image.format == fmt and image.mode == "RGB"
+    assert image.size[0] == 451 and image.size[1] > 300
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary files left
 
 
@@ -299,7 +346,7 @@ def test_o_dash_writes_png_bytes_to_stdout(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout_bytes.startswith(PNG_MAGIC)
     image = Image.open(io.BytesIO(result.stdout_bytes))
-    assert image.format == "PNG" and image.size == (451, 300)
+    assert image.format == "PNG" and image.size[0] == 451 and image.size[1] > 300  # legend below
 
 
 def test_o_dash_is_refused_when_stdout_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -447,7 +494,7 @@ def test_every_mode_draws(tmp_path: Path, mode: str, colour: object, name: str) 
     with Image.open(src) as check:
         assert check.mode == mode  # the file really holds that mode
     out = tmp_path / "out.png"
-    result = run("draw", str(src), "--sizes", "0.5", "-o", str(out))
+    result = run("draw", str(src), "--sizes", "0.5", "--no-legend", "-o", str(out))
     assert result.exit_code == 0, result.output
     drawn = read_back(out)
     assert drawn.mode == "RGB" and drawn.size == (240, 160)
@@ -467,7 +514,7 @@ def test_exif_orientation_6_draws_on_the_upright_picture(tmp_path: Path) -> None
     src = tmp_path / "phone.jpg"
     Image.new("RGB", (300, 200), (40, 40, 40)).save(src, exif=exif, quality=95)
     out = tmp_path / "out.png"
-    result = run("draw", str(src), "--sizes", "0.5", "-o", str(out))
+    result = run("draw", str(src), "--sizes", "0.5", "--no-legend", "-o", str(out))
     assert result.exit_code == 0, result.output
     drawn = read_back(out)
     assert drawn.size == (200, 300)  # stored 300 x 200, shown turned: width and height swap
@@ -542,7 +589,7 @@ def test_an_anchor_set_too_big_for_memory_is_refused_with_its_size(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for env in ({}, {"ANCHORCTL_MAX_BYTES": str(1 << 30)}):
-        args = ("--all-cells", "--feature-map", "100000x100000")
+        args = ("--all-cells", "--feature-map", "100000x100000", "--no-thin")
         result = run("draw", str(SAMPLES / "cat.jpg"), *SEED, *args, env=env)
         line = one_error_line(result)
         assert line.startswith("anchorctl: error: 40,000,000,000 anchors to draw need ")
@@ -564,7 +611,10 @@ def test_an_anchor_set_too_big_for_memory_is_refused_with_its_size(
         (("--cell", "0,0", "--every", "2"), "give only one of --cell, --every and --all-cells"),
         (("--every", "2", "--all-cells"), "give only one of"),
         (("--cell", "0,0", "--all-cells"), "give only one of"),
-        (("--feature-map", "3000x3000", "--grid"), "--grid on a 3000x3000 feature map"),
+        (
+            ("--feature-map", "3000x3000", "--grid", "--no-thin"),
+            "--grid on a 3000x3000 feature map",
+        ),
     ],
 )
 def test_malformed_options_are_usage_errors(
@@ -623,29 +673,24 @@ def test_grid_overlays_every_cell_boundary_and_centre(
     spy = Spy(monkeypatch)
     src = black_png(tmp_path / "b.png", (400, 300))
     out = tmp_path / "o.png"
-    result = run(
-        "draw", str(src), "--sizes", "0.01", "--feature-map", "3x4", "--grid", "-o", str(out)
-    )
+    result = run("draw", str(src), "--sizes", "0.01", "--feature-map", "3x4", "--grid",
+                 "--no-legend", "-o", str(out))  # fmt: skip
     assert result.exit_code == 0, result.output
     grid = spy.calls[0]["grid"]
     assert grid is not None and len(grid.xs) == 5 and len(grid.ys) == 4
     centres = [[50.0 + 100 * c, 50.0 + 100 * r] for r in range(3) for c in range(4)]
     np.testing.assert_allclose(grid.centers, centres, atol=1e-4)
     pixels = np.asarray(read_back(out)).max(axis=2)
-    panel_h = render.legend_layout((400, 300), spy.calls[0]["legend"], spy.calls[0]["title"]).panel[
-        1
-    ]
-    below = pixels[panel_h:]
-    assert np.nonzero((below == 255).all(axis=0))[0].tolist() == [0, 100, 200, 300, 399]
-    assert np.nonzero((pixels == 255).all(axis=1))[0].tolist() == [100, 200, 299]
-    assert (below[250 - panel_h, 245:255] == 255).any()  # the centre dot of cell (2, 2)
+    assert np.nonzero((pixels == 255).all(axis=0))[0].tolist() == [0, 100, 200, 300, 399]
+    assert np.nonzero((pixels == 255).all(axis=1))[0].tolist() == [0, 100, 200, 299]
+    assert (pixels[250, 245:255] == 255).any()  # the centre dot of cell (2, 2)
     assert spy.calls[0]["fill"] is False
 
 
 def test_fill_reaches_the_renderer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = black_png(tmp_path / "b.png", (200, 200))
     out = tmp_path / "o.png"
-    result = run("draw", str(src), "--sizes", "0.5", "--fill", "-o", str(out))
+    result = run("draw", str(src), "--sizes", "0.5", "--fill", "--no-legend", "-o", str(out))
     assert result.exit_code == 0, result.output
     inside = np.asarray(read_back(out))[120, 100].astype(int)  # box: 50..149
     expected = np.array(render.PALETTE[0]) * render.FILL_ALPHA / 255
@@ -682,3 +727,116 @@ def test_no_image_or_an_empty_output_is_a_usage_error() -> None:
     assert "Missing argument 'IMAGES...'" in one_error_line(run("draw"), code=2)
     line = one_error_line(run("draw", str(SAMPLES / "cat.jpg"), "-o", ""), code=2)
     assert "-o: give a FILE, a DIR or -" in line
+
+
+# --- ground truth (--boxes) -----------------------------------------------------------------
+
+ANNOTATIONS = Path(__file__).parent / "data" / "annotations"
+
+
+def test_boxes_title_counts_boxes_not_zero_anchors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    result = run("draw", str(SAMPLES / "rocket.jpg"), "--preset", "ssd300", "--boxes",
+                 str(ANNOTATIONS / "coco.json"), "-o", str(tmp_path / "o.png"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (call,) = spy.calls
+    title, truth = call["title"], call["truth"]
+    assert "0 anchors" not in title
+    n, ok = len(truth.ious), int((truth.ious >= 0.5).sum())
+    assert f"{n} boxes: {ok} covered, {n - ok} missed at IoU 0.5" in title
+    assert "best of 8,732 anchors" in title
+    assert 0 < ok < n  # the picture shows both kinds
+
+
+def test_boxes_legend_explains_every_style_and_numbers_the_boxes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    out = tmp_path / "o.png"
+    result = run("draw", str(SAMPLES / "astronaut.jpg"), "--preset", "ssd300", "--boxes",
+                 str(ANNOTATIONS / "coco.json"), "--iou", "0.6", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (call,) = spy.calls
+    truth = call["truth"]
+    entries = render._truth_entries(truth)
+    texts = [e.text for e in entries]
+    assert any("dashed" in t and "best anchor" in t for t in texts)
+    assert any(t.startswith("covered") and ">= 0.6" in t for t in texts)
+    assert any(t.startswith("missed") and "< 0.6" in t for t in texts)
+    numbered = [t for t in texts if t.startswith("#")]
+    assert [t.split(":")[0] for t in numbered] == [f"#{i}" for i in range(len(truth.ious))]
+    for t, iou in zip(numbered, truth.ious.tolist(), strict=True):
+        assert f"best IoU {iou:.2f}" in t and ("covered" if iou >= 0.6 else "missed") in t
+        assert "best anchor level" in t and "slot" in t  # where its best anchor is
+    swatches = [e.swatch for e in entries if e.text.startswith("#")]
+    assert swatches == ["covered" if i >= 0.6 else "missed" for i in truth.ious.tolist()]
+
+
+def test_each_box_carries_a_numbered_tag_in_its_coverage_colour() -> None:
+    image = Image.new("RGB", (400, 300), (0, 0, 0))
+    boxes = np.array([[50.0, 80.0, 150.0, 200.0], [220.0, 60.0, 380.0, 280.0]])
+    truth = render.GroundTruth(boxes, boxes + 5, np.array([0.8, 0.2]), 0.5)
+    drawn = np.asarray(render.draw_picture(image, np.zeros((0, 4)), np.zeros(0, int), [], "",
+                                           truth=truth, show_legend=False).image)  # fmt: skip
+    size = render.legends.font_size((400, 300))
+    for (x0, y0, _, _), colour in zip(boxes.tolist(), (render.COVERED, render.MISSED), strict=True):
+        tag = drawn[int(y0) - size : int(y0), int(x0) : int(x0) + size]  # just above the box
+        assert (tag == colour).all(axis=2).mean() > 0.3  # the tag's fill
+        assert (tag.max(axis=2) < 60).any()  # its black number and mark
+
+
+# --- dense requests -------------------------------------------------------------------------
+
+
+def test_all_cells_of_a_huge_map_is_thinned_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    out = tmp_path / "o.png"
+    result = run("draw", str(SAMPLES / "cat.jpg"), "--sizes", "0.1", "--feature-map",
+                 "1000x1000", "--all-cells", "-o", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (note,) = result.stderr.splitlines()
+    assert note.startswith("anchorctl: note: cat.jpg: every cell of the 1000x1000 map")
+    n = int(note.split("--every ")[1].split(";")[0])
+    assert f"every {n}" in note and "--no-thin" in note
+    (call,) = spy.calls
+    assert f"every {n}" in call["title"]
+    assert len(call["boxes"]) == (-(-1000 // n)) ** 2
+    pixels = np.asarray(read_back(out))[:300]
+    orange = (np.abs(pixels.astype(int) - render.PALETTE[0]).max(axis=2) <= 2).mean()
+    assert orange < 0.35  # outlines, not a sheet of colour
+
+
+def test_a_grid_finer_than_the_pixels_is_thinned_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = Spy(monkeypatch)
+    src = black_png(tmp_path / "b.png", (400, 300))
+    result = run("draw", str(src), "--sizes", "0.01", "--feature-map", "2000x2000", "--grid",
+                 "--no-legend", "-o", str(tmp_path / "o.png"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "grid's cells are" in result.stderr and "--no-thin" in result.stderr
+    grid = spy.calls[0]["grid"]
+    assert min(np.diff(grid.xs)) >= 8 and min(np.diff(grid.ys)) >= 8
+    lit = np.asarray(read_back(tmp_path / "o.png")).max(axis=2) == 255
+    assert lit.mean() < 0.3
+
+
+def test_no_thin_draws_everything_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    result = run("draw", str(SAMPLES / "cat.jpg"), "--sizes", "0.1", "--feature-map", "60x60",
+                 "--all-cells", "--no-thin", "-o", str(tmp_path / "o.png"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert len(spy.calls[0]["boxes"]) == 3600
+
+
+def test_a_legible_request_is_not_thinned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = Spy(monkeypatch)
+    result = run("draw", str(SAMPLES / "cat.jpg"), *SEED, "--feature-map", "4x4",
+                 "--all-cells", "--grid", "-o", str(tmp_path / "o.png"))  # fmt: skip
+    assert result.exit_code == 0 and result.stderr == ""
+    assert len(spy.calls[0]["boxes"]) == 64 and "every" not in spy.calls[0]["title"]

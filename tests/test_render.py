@@ -137,7 +137,12 @@ def test_draw_anchors_leaves_its_input_alone() -> None:
         source, np.array([[5.0, 5.0, 70.0, 50.0]]), np.array([0]), ["x"], "t"
     )
     assert source.tobytes() == before
-    assert drawn is not source and drawn.size == source.size and drawn.mode == "RGB"
+    assert drawn is not source and drawn.mode == "RGB"
+    assert drawn.width == source.width and drawn.height > source.height  # legend below
+    bare = render.draw_anchors(
+        source, np.array([[5.0, 5.0, 70.0, 50.0]]), np.array([0]), ["x"], "t", show_legend=False
+    )
+    assert bare.size == source.size and source.tobytes() == before
 
 
 def test_boxes_entirely_outside_the_image_draw_nothing() -> None:
@@ -193,41 +198,6 @@ def test_centre_dots_are_left_out_when_cells_are_too_small_to_show_them() -> Non
 
     assert dot_columns(10) >= 10  # 10 px cells: every centre has its dot
     assert dot_columns(30) == 0  # 3.3 px cells: the boundary lines only
-
-
-# --- legend ---------------------------------------------------------------------------------
-
-
-def test_the_title_wraps_at_its_separators_to_fit_a_narrow_image() -> None:
-    title = "MXNet MultiBoxPrior · feature map 1x1 (rows x cols) · 4 anchors · ratio = w/h"
-    wide = render.legend_layout((1200, 800), ["slot 0"], title)
-    assert wide.title_lines == (title,)
-    narrow = render.legend_layout((200, 100), ["slot 0"], title)
-    assert len(narrow.title_lines) > 1
-    assert " · ".join(narrow.title_lines) == title
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    for line in narrow.title_lines:
-        assert probe.textlength(line, font=narrow.font) <= 200 - 2 * narrow.pad
-    assert narrow.panel[0] <= 200 and narrow.panel[1] <= 100
-
-
-def test_legend_panel_darkens_the_top_left_and_shows_each_slot_swatch() -> None:
-    size = (600, 400)
-    legend = ["slot 0: a", "slot 1: b", "slot 2: c"]
-    image = Image.new("RGB", size, (200, 200, 200))
-    drawn = np.asarray(render.draw_anchors(image, np.zeros((0, 4)), np.zeros(0, int), legend, "T"))
-    layout = render.legend_layout(size, legend, "T")
-    pw, ph = layout.panel
-    assert 0 < pw < size[0] and 0 < ph < size[1]
-    # the panel is a darkened (alpha 170 black) rectangle, exactly where the layout says
-    dark = round(200 * (255 - 170) / 255)
-    assert abs(int(drawn[ph - 1, pw - 1, 0]) - dark) <= 1
-    assert tuple(drawn[ph, pw]) == (200, 200, 200)
-    assert tuple(drawn[ph + 5, 5]) == (200, 200, 200)
-    top = layout.pad + layout.line_height * len(layout.title_lines)
-    for slot in range(len(legend)):
-        y = top + layout.line_height * slot + layout.font_size // 2
-        assert tuple(drawn[y, layout.pad + layout.font_size // 2]) == render.slot_colour(slot)
 
 
 # --- loading --------------------------------------------------------------------------------

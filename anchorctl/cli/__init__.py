@@ -117,6 +117,11 @@ def _register() -> None:
     cli.add_command(coverage)
     cli.add_command(suggest)
     cli.add_command(export_cmd)
+    from anchorctl.cli.report_cmd import report
+    from anchorctl.cli.view_cmd import view
+
+    cli.add_command(report)
+    cli.add_command(view)
 
 
 _register()

@@ -14,10 +14,8 @@ from anchorctl import params
 from anchorctl.cli.dataset import (
     DatasetOptions,
     dataset_options,
-    input_boxes,
+    load_boxes,
     progress_bar,
-    read_dataset,
-    resize_plan,
     skipped_summary,
 )
 from anchorctl.cli.options import (
@@ -30,7 +28,7 @@ from anchorctl.cli.options import (
     option,
     record,
 )
-from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+from anchorctl.cli.source import AnchorOptions, source_options
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 
@@ -127,34 +125,15 @@ def coverage(ctx: click.Context, /, **values: Any) -> None:
 def run_coverage(anchors: AnchorOptions, data: DatasetOptions, opts: CoverageOptions) -> None:
     """``coverage`` with its options read."""
     from anchorctl import coverage as cov
-    from anchorctl.iou import grid_from_levels
 
     thresholds, main = opts.recall_at()
-    resize = resize_plan(data, anchors)
-    with progress_bar("reading annotations", data.quiet) as advance:
-        ann = read_dataset(data, advance)
-    # The anchors as given, to learn the preset's input size and check the options early.
-    if resize.mode == "shorter-side":
-        boxes, sizes = input_boxes(ann, resize, None)
-        first = (int(sizes[0][0]), int(sizes[0][1])) if len(sizes) else None
-        probe = resolve(anchors.at(first))
-    else:
-        probe = resolve(anchors)
-        boxes, sizes = input_boxes(ann, resize, probe.image_size)
-    cache: dict[tuple[int, int], Any] = {}
-
-    def grids(size: tuple[int, int]) -> Any:
-        size = (int(size[0]), int(size[1]))
-        if size not in cache:
-            source: Source = probe if probe.image_size == size else resolve(anchors.at(size))
-            cache[size] = grid_from_levels(source.levels, source.rules, size)
-        return cache[size]
-
+    loaded = load_boxes(anchors, data)
+    ann, resize, probe = loaded.annotations, loaded.resize, loaded.source
     with progress_bar("matching boxes to anchors", data.quiet) as advance:
         report = cov.coverage_report(
-            boxes,
-            sizes,
-            grids,
+            loaded.boxes,
+            loaded.sizes,
+            loaded.grids,
             thresholds,
             main=main,
             image_index=ann.image_index,

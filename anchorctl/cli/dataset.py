@@ -1,8 +1,9 @@
-"""Options and steps shared by the commands that read a data set (coverage, suggest).
+"""Options and steps shared by the commands that read a data set (coverage, suggest, report).
 
 Reading annotations, mapping their boxes to the network input the way training resizes the
-images (by default as the preset's framework trains), and a progress bar on stderr for long
-reads (only on a terminal, never with ``--quiet``).
+images (by default as the preset's framework trains), laying the anchors on each input size
+(:func:`load_boxes`), and a progress bar on stderr for long reads (only on a terminal, never
+with ``--quiet``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from anchorctl.annotations import Annotations
-    from anchorctl.cli.source import AnchorOptions
+    from anchorctl.cli.source import AnchorOptions, Source
+    from anchorctl.iou import GridInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -209,6 +211,101 @@ def input_boxes(
             f"--resize {resize.mode} needs the network input: give --input-size WxH or a --preset"
         )
     return to_input(ann, resize.mode, input_size=input_size)
+
+
+@dataclass
+class DatasetBoxes:
+    """A data set's boxes in network-input pixels, and the anchors laid on each input size.
+
+    ``boxes`` is ``(N, 4)`` float64 ``x1, y1, x2, y2`` and ``sizes`` ``(N, 2)`` the
+    ``(width, height)`` of each box's network input, in input pixels. ``source`` is the
+    anchors as the options ask for them (for shorter-side, at the first image's input).
+    """
+
+    annotations: Annotations
+    resize: Resize
+    boxes: npt.NDArray[np.float64]
+    sizes: npt.NDArray[np.int64]
+    source: Source
+    request: AnchorOptions
+    _grids: dict[tuple[int, int], GridInfo] = field(default_factory=dict, repr=False)
+
+    def grids(self, size: tuple[int, int]) -> GridInfo:
+        """Every anchor at network input ``size``, in input pixels (made once per size)."""
+        from anchorctl.cli.source import resolve
+        from anchorctl.iou import grid_from_levels
+
+        size = (int(size[0]), int(size[1]))
+        if size not in self._grids:
+            source = self.source
+            if source.image_size != size:
+                source = resolve(self.request.at(size))
+            self._grids[size] = grid_from_levels(source.levels, source.rules, size)
+        return self._grids[size]
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The anchors' network input: the source's, else the first box's (shorter-side)."""
+        if self.source.image_size is not None:
+            return self.source.image_size
+        return (int(self.sizes[0][0]), int(self.sizes[0][1])) if len(self.sizes) else None
+
+    @property
+    def one_input_size(self) -> bool:
+        """Whether every box shares one network input (not so for shorter-side resizing)."""
+        return len(self.sizes) == 0 or bool((self.sizes == self.sizes[0]).all())
+
+
+def load_boxes(anchors: AnchorOptions, data: DatasetOptions) -> DatasetBoxes:
+    """Read the data set, map its boxes to the network input as training resizes the images
+    (:func:`resize_plan`), and resolve the anchors (checking the options early)."""
+    from anchorctl.cli.source import resolve
+
+    resize = resize_plan(data, anchors)
+    with progress_bar("reading annotations", data.quiet) as advance:
+        ann = read_dataset(data, advance)
+    if resize.mode == "shorter-side":
+        boxes, sizes = input_boxes(ann, resize, None)
+        first = (int(sizes[0][0]), int(sizes[0][1])) if len(sizes) else None
+        source = resolve(anchors.at(first))
+    else:
+        source = resolve(anchors)
+        boxes, sizes = input_boxes(ann, resize, source.image_size)
+    return DatasetBoxes(ann, resize, boxes, sizes, source, anchors)
+
+
+def read_truth(path: Path, fmt: str | None, image_folder: Path) -> Annotations:
+    """The ``--boxes`` annotations of draw and view; YOLO labels take their images' sizes
+    from ``image_folder`` (where the pictures being drawn are)."""
+    from anchorctl.annotations import read_annotations
+    from anchorctl.annotations.detect import resolve as resolve_format
+
+    kind = resolve_format(path, fmt).fmt
+    return read_annotations(path, kind, images_dir=image_folder if kind == "yolo" else None)
+
+
+def image_truth(ann: Annotations, image: Path, size: tuple[int, int]) -> npt.NDArray[np.float64]:
+    """``image``'s ground-truth boxes, ``(N, 4)`` ``x1, y1, x2, y2`` scaled from the
+    annotation's pixels to a picture of ``size`` ``(width, height)``.
+
+    The image is found by file name, else by stem (annotations often name ``000001.jpg``
+    where the file at hand is a ``.png``); none is a one-line error.
+    """
+    import numpy as np
+
+    from anchorctl.errors import AnchorError
+
+    names = [Path(entry.name) for entry in ann.images]
+    matches = [i for i, name in enumerate(names) if name.name == image.name]
+    matches = matches or [i for i, name in enumerate(names) if name.stem == image.stem]
+    if not matches:
+        raise AnchorError(f"{image.name}: no boxes for this image in the --boxes annotations")
+    index = matches[0]
+    entry = ann.images[index]
+    boxes = ann.boxes[ann.image_index == index].astype(np.float64)
+    scale = np.array([size[0] / entry.width, size[1] / entry.height] * 2)
+    out: npt.NDArray[np.float64] = boxes * scale
+    return out
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from anchorctl import params
+from anchorctl.cli.dataset import image_truth, read_truth
 from anchorctl.cli.list_cmd import level_option
 from anchorctl.cli.options import (
     ConventionCommand,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from PIL import Image
     from rich.progress import Progress, TaskID
 
+    from anchorctl import render
     from anchorctl.annotations import Annotations
     from anchorctl.conventions.base import Level
 
@@ -57,6 +60,8 @@ class DrawOptions:
     boxes_path: Path | None = None
     annotations_format: str | None = None
     iou: float = 0.5
+    no_legend: bool = False
+    no_thin: bool = False
 
     @property
     def selection(self) -> Selection:
@@ -107,6 +112,10 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 @option("--all-cells", is_flag=True, help="Every cell's anchors.")
 @option("--grid", is_flag=True, help="Overlay the feature-map cells and their centres.")
 @option("--fill", is_flag=True, help="Fill anchors with translucent colour.")
+@option("--no-legend", "no_legend", is_flag=True,
+        help="No title or legend; the picture keeps the image's size.")  # fmt: skip
+@option("--no-thin", "no_thin", is_flag=True,
+        help="Never thin dense requests to every N-th cell or line.")  # fmt: skip
 @option(
     "-o",
     "--output",
@@ -131,11 +140,13 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 def draw(ctx: click.Context, /, **values: Any) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
-    The legend lists each slot's parameters and width x height in pixels, and the feature
-    map used. Each image is taken as the network input (or scaled from --input-size), so
-    pixel conventions draw at their true size. Outputs are written whole or not at all, and
-    an input is never overwritten. Images that cannot be read are reported and skipped; the
-    exit status is then 1.
+    The legend lists each slot's parameters and width x height in pixels, in a corner where
+    it covers no anchor, else beside or below the image. Each image is taken as the network
+    input (or scaled from --input-size), so pixel conventions draw at their true size;
+    images under 256 px a side are drawn larger. Requests so dense they would paint the
+    image solid are thinned to every N-th cell or grid line, with a note. Outputs are
+    written whole or not at all, never over an input. Images that cannot be read are
+    reported and skipped; the exit status is then 1.
     """
     run_draw(AnchorOptions.from_context(ctx), record(DrawOptions, values))
 
@@ -146,7 +157,8 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
     # The anchors as the options describe them, to check the request before any image is read.
-    probe = _source(request, _header_size(images[0]))
+    header = _header_size(images[0])
+    probe = _source(request, header)
     chosen_levels = _levels(probe, opts.level)
     from anchorctl.cells import check_cells, count_cells
 
@@ -157,24 +169,24 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
         except AnchorError as exc:
             raise click.UsageError(f"--cell: {exc} (level {index})") from None
         rows, cols = lv.feature_map
-        if opts.grid and rows + cols > MAX_GRID_LINES:
+        if opts.grid and opts.no_thin and rows + cols > MAX_GRID_LINES:
             raise click.UsageError(
-                f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid out"
+                f"--grid on a {rows}x{cols} feature map would cover the image; leave --grid "
+                "out, or leave --no-thin out to draw every N-th line"
             )
+    thinned: dict[int, int] = {}
+    if header is not None and not opts.no_thin:
+        thinned = _thin_plan(probe, chosen_levels, opts.selection, header)
     _check_memory(
-        sum(count_cells(probe.levels[i].feature_map, cells, every, all_cells)
+        sum(count_cells(probe.levels[i].feature_map, cells, thinned.get(i, every),
+                        all_cells and i not in thinned)
             * probe.levels[i].per_cell for i in chosen_levels)
     )  # fmt: skip
     targets = _plan_outputs(images, opts.output)
     _make_folder(opts.output)
     truth = None
     if opts.boxes_path is not None:
-        from anchorctl.annotations import read_annotations
-        from anchorctl.annotations.detect import resolve as resolve_format
-
-        kind = resolve_format(opts.boxes_path, opts.annotations_format).fmt
-        folder = images[0].parent if kind == "yolo" else None
-        truth = read_annotations(opts.boxes_path, kind, images_dir=folder)
+        truth = read_truth(opts.boxes_path, opts.annotations_format, images[0].parent)
     inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
@@ -290,6 +302,35 @@ def _make_folder(output: str | None) -> None:
         ) from None
 
 
+def _thin_plan(
+    anchors: Source,
+    level_ids: list[int],
+    selection: Selection,
+    size: tuple[int, int],
+    factor: int = 1,
+) -> dict[int, int]:
+    """Per level, every how many cells to draw instead of what was asked, for the levels whose
+    request would paint a ``size`` image (drawn ``factor`` times larger) solid."""
+    from anchorctl import density, render
+
+    cells, every, all_cells = selection
+    if cells or not (every or all_cells):
+        return {}
+    picture = (size[0] * factor, size[1] * factor)
+    width = render.line_width(picture)
+    limit = density.INK_LIMIT / len(level_ids)
+    plan = {}
+    for index in level_ids:
+        lv = anchors.levels[index]
+        sx, sy = _scale(anchors, lv, size)
+        shapes = [(s.width * sx * factor, s.height * sy * factor) for s in lv.shapes]
+        asked = every or 1
+        n = density.thin_every(lv.feature_map, shapes, picture, width, asked, limit)
+        if n != asked:
+            plan[index] = n
+    return plan
+
+
 def _draw_one(
     source: Path,
     target: Path | None,
@@ -299,82 +340,150 @@ def _draw_one(
 ) -> None:
     import numpy as np
 
-    from anchorctl import render
-    from anchorctl.cells import cell_anchors, grid_lines, select_cells
+    from anchorctl import density, render
+    from anchorctl.cells import cell_anchors, select_cells
 
-    image = render.load_image(source)
-    img_w, img_h = image.size
+    loaded = render.load_image(source)
+    img_w, img_h = loaded.size
     anchors = _source(request, (img_w, img_h))
+    # A thumbnail is drawn larger so its lines and legend can be read (the title says so);
+    # without a legend the picture keeps the image's own size.
+    image, factor = (loaded, 1) if opts.no_legend else render.upscale(loaded)
+    del loaded
+    notes: list[str] = []
+    if factor > 1:
+        notes.append(f"image {img_w}x{img_h} px drawn {factor}x larger")
     level_ids = _levels(anchors, opts.level)
-    scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
     selection = ((), None, False) if opts.truth_only else opts.selection
+    plan = {} if opts.no_thin else _thin_plan(anchors, level_ids, selection, (img_w, img_h), factor)
+    for index, n in plan.items():
+        rows, cols = anchors.levels[index].feature_map
+        where = f"level {index}: " if len(anchors.levels) > 1 else ""
+        notes.append(f"{where}every {density.ordinal(n)} cell")
+        _note(
+            f"{source.name}: {where}every cell of the {rows}x{cols} map would paint the image "
+            f"solid; drawing every {density.ordinal(n)} cell in each direction (--every {n}; "
+            "--no-thin draws them all)"
+        )
     try:
         boxes: list[npt.NDArray[np.float32]] = []
         slots: list[npt.NDArray[np.int32]] = []
         legend: list[str] = []
-        to_px = np.array([*scale, *scale], dtype=np.float32)
         for index in level_ids:
             lv = anchors.levels[index]
-            chosen = select_cells(lv.feature_map, *selection)
+            lx, ly = _scale(anchors, lv, (img_w, img_h))
+            to_px = np.array([lx, ly, lx, ly], dtype=np.float32) * factor
+            if index in plan:
+                chosen = select_cells(lv.feature_map, every=plan[index])
+            else:
+                chosen = select_cells(lv.feature_map, *selection)
             if opts.truth_only:
                 chosen = chosen[:0]
             boxes.append(cell_anchors(lv, chosen).astype(np.float32) * to_px)
             slots.append(np.tile(np.arange(lv.per_cell, dtype=np.int32), len(chosen)) + len(legend))
             prefix = f"L{index} " if len(anchors.levels) > 1 else ""
-            legend += _legend(lv, scale, prefix)
+            legend += _legend(lv, (lx, ly), prefix)
         grid_spec = None
         if opts.grid:
-            grid_spec = render.Grid(*grid_lines(anchors.levels[level_ids[-1]], scale))
+            grid_spec = _grid(anchors, level_ids[-1], (img_w, img_h), factor, opts, notes, source)
         all_boxes = np.concatenate(boxes)
-        if opts.truth_only:
-            legend = []  # only the ground truth and its best anchors are drawn
+        gt = None
+        if truth is not None:
+            gt = _ground_truth(source, truth, anchors, level_ids, (img_w, img_h), factor,
+                               opts.iou)  # fmt: skip
+            if opts.truth_only:
+                legend = []  # only the ground truth and its best anchors are drawn
         drawn = render.draw_anchors(
             image,
             all_boxes,
             np.concatenate(slots),
             legend,
-            _title(anchors, level_ids, len(all_boxes)),
+            _title(anchors, level_ids, len(all_boxes), notes, gt),
             grid_spec,
             opts.fill,
+            truth=gt,
+            show_legend=not opts.no_legend,
         )
-        if truth is not None:
-            drawn = _draw_truth(drawn, source, truth, anchors, level_ids, scale, opts.iou)
     except MemoryError:
         raise AnchorError(f"not enough memory to draw on {str(source)!r}") from None
     del image
     _save(drawn, target)
 
 
-def _draw_truth(
-    drawn: Image.Image,
+def _grid(
+    anchors: Source,
+    index: int,
+    size: tuple[int, int],
+    factor: int,
+    opts: DrawOptions,
+    notes: list[str],
+    source: Path,
+) -> render.Grid:
+    """Level ``index``'s cell boundaries and centres in picture pixels, every N-th line only
+    when they are so close they would paint the picture solid (unless --no-thin)."""
+    from anchorctl import density, render
+    from anchorctl.cells import grid_lines
+
+    level = anchors.levels[index]
+    gx, gy = _scale(anchors, level, size)
+    xs, ys, centres = grid_lines(level, (gx * factor, gy * factor))
+    pitch = min(_gap(xs), _gap(ys))
+    step = 1 if opts.no_thin else density.grid_step(pitch)
+    if step > 1:
+        rows, cols = level.feature_map
+        notes.append(f"grid every {density.ordinal(step)} line")
+        _note(
+            f"{source.name}: the {rows}x{cols} grid's cells are {pitch:.2g} px apart; "
+            f"drawing every {density.ordinal(step)} line (--no-thin draws them all)"
+        )
+        xs, ys, centres = xs[::step], ys[::step], centres[:0]
+    return render.Grid(xs, ys, centres)
+
+
+def _note(message: str) -> None:
+    click.echo(f"anchorctl: note: {message}", err=True)
+
+
+def _gap(edges: list[float]) -> float:
+    """The smallest distance between neighbouring boundaries (infinite for one cell)."""
+    return min((b - a for a, b in itertools.pairwise(edges)), default=float("inf"))
+
+
+def _ground_truth(
     source: Path,
     truth: Annotations,
     anchors: Source,
     level_ids: list[int],
-    scale: tuple[float, float],
+    size: tuple[int, int],
+    factor: int,
     threshold: float,
-) -> Image.Image:
-    """The image's ground-truth boxes, coloured by whether an anchor covers them."""
+) -> render.GroundTruth:
+    """The image's ground-truth boxes in picture pixels, with their best anchors and IoUs."""
     import numpy as np
 
     from anchorctl import render
     from anchorctl.iou import best_anchor
 
-    names = [image.name for image in truth.images]
-    matches = [i for i, name in enumerate(names) if Path(name).name == source.name]
-    if not matches:
-        matches = [i for i, name in enumerate(names) if Path(name).stem == source.stem]
-    if not matches:
-        raise AnchorError(f"{source.name}: no boxes for this image in the --boxes annotations")
-    index = matches[0]
-    record = truth.images[index]
-    img_w, img_h = drawn.size
-    gt = truth.boxes[truth.image_index == index].astype(np.float64)
-    gt = gt * np.array([img_w / record.width, img_h / record.height] * 2)
-    to_px = np.array([*scale, *scale], dtype=np.float64)
-    every = np.concatenate([anchors.levels[i].array.astype(np.float64) * to_px for i in level_ids])
+    gt = image_truth(truth, source, size)
+    parts: list[npt.NDArray[np.float64]] = []
+    starts: list[int] = []
+    for i in level_ids:
+        sx, sy = _scale(anchors, anchors.levels[i], size)
+        starts.append(sum(len(p) for p in parts))
+        parts.append(anchors.levels[i].array.astype(np.float64) * np.array([sx, sy, sx, sy]))
+    every = np.concatenate(parts)
     match = best_anchor(gt, every)
-    return render.draw_ground_truth(drawn, gt, every[match.best_index], match.best_iou, threshold)
+    labels = []
+    for best in match.best_index.tolist():
+        n = max(j for j, start in enumerate(starts) if start <= best)
+        lv = anchors.levels[level_ids[n]]
+        cell, slot = divmod(best - starts[n], lv.per_cell)
+        row, col = divmod(cell, lv.feature_map[1])
+        where = f"level {level_ids[n]} " if len(anchors.levels) > 1 else ""
+        labels.append(f"best anchor {where}cell ({row}, {col}) slot {slot}")
+    return render.GroundTruth(
+        gt * factor, every[match.best_index] * factor, match.best_iou, threshold, labels
+    )
 
 
 def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float, float]:
@@ -396,7 +505,13 @@ def _file_key(path: Path) -> tuple[int, int] | None:
     return status.st_dev, status.st_ino
 
 
-def _title(anchors: Source, level_ids: list[int], count: int) -> str:
+def _title(
+    anchors: Source,
+    level_ids: list[int],
+    count: int,
+    notes: list[str] | None = None,
+    truth: render.GroundTruth | None = None,
+) -> str:
     ratio = anchors.rules.ratio_meaning.replace("width / height", "w/h").replace(
         "height / width", "h/w"
     )
@@ -408,7 +523,18 @@ def _title(anchors: Source, level_ids: list[int], count: int) -> str:
     else:
         where = f"{len(level_ids)} levels"
     units = "sizes normalized" if anchors.rules.normalized else "sizes in px"
-    return f"{anchors.rules.title} · {where} · {count:,} anchors · ratio = {ratio} · {units}"
+    parts = [anchors.rules.title, where]
+    if truth is not None:
+        n, ok = len(truth.ious), int(truth.covered.sum())
+        total = sum(anchors.levels[i].count for i in level_ids)
+        parts.append(f"{n} boxes: {ok} covered, {n - ok} missed at IoU {truth.threshold:g}")
+        parts.append(f"best of {total:,} anchors")
+        if count:
+            parts.append(f"{count:,} anchors drawn")
+    else:
+        parts.append(f"{count:,} anchors")
+    parts += [f"ratio = {ratio}", units, *(notes or [])]
+    return " · ".join(parts)
 
 
 def _legend(level: Level, scale: tuple[float, float], prefix: str = "") -> list[str]:

@@ -9,14 +9,7 @@ from typing import Any
 
 import click
 
-from anchorctl.cli.dataset import (
-    DatasetOptions,
-    dataset_options,
-    input_boxes,
-    progress_bar,
-    read_dataset,
-    resize_plan,
-)
+from anchorctl.cli.dataset import DatasetOptions, dataset_options, load_boxes
 from anchorctl.cli.options import (
     ConventionCommand,
     anchor_options,
@@ -25,7 +18,7 @@ from anchorctl.cli.options import (
     option,
     record,
 )
-from anchorctl.cli.source import AnchorOptions, resolve, source_options
+from anchorctl.cli.source import AnchorOptions, source_options
 
 
 @dataclass(frozen=True)
@@ -101,16 +94,8 @@ def run_suggest(anchors: AnchorOptions, data: DatasetOptions, opts: SuggestOptio
     from anchorctl.iou import shape_best_iou
     from anchorctl.suggest import express, kmeans_anchors
 
-    resize = resize_plan(data, anchors)
-    with progress_bar("reading annotations", data.quiet) as advance:
-        ann = read_dataset(data, advance)
-    if resize.mode == "shorter-side":
-        boxes, sizes = input_boxes(ann, resize, None)
-        first = (int(sizes[0][0]), int(sizes[0][1])) if len(sizes) else None
-        current = resolve(anchors.at(first))
-    else:
-        current = resolve(anchors)
-        boxes, sizes = input_boxes(ann, resize, current.image_size)
+    loaded = load_boxes(anchors, data)
+    ann, resize, boxes, current = loaded.annotations, loaded.resize, loaded.boxes, loaded.source
     wh = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)
     result = kmeans_anchors(wh, opts.k, seed=opts.seed, method=opts.method)
     size = current.image_size
