@@ -74,7 +74,7 @@ def presets(ctx: click.Context, fmt: str) -> None:
 )
 def show(name: str, image_size: tuple[int, int] | None, fmt: str) -> None:
     """Print preset NAME as a config: its convention, input size and every level."""
-    from anchorctl.config import dump_config
+    from anchorctl.configs.toml import dump_config
     from anchorctl.presets import load_preset, names
 
     if name not in names():

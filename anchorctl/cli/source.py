@@ -26,13 +26,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def source_options(func: F) -> F:
-    """``--preset NAME`` and ``--config FILE``."""
+    """``--preset NAME``, ``--config FILE`` and ``--config-format``."""
+    func = click.option(
+        "--config-format",
+        "config_format",
+        type=click.Choice(["toml", "yolo", "mmdet", "detectron2", "tf"]),
+        default=None,
+        help="Format of --config [default: from its extension and content].",
+    )(func)
     func = click.option(
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Anchors described by a TOML config (see `anchorctl presets show`).",
+        help="Anchors from a config file: anchorctl TOML (see `anchorctl presets show`), a "
+        "YOLOv5 model YAML, an MMDetection .py, a Detectron2 YAML or a TF OD API "
+        "pipeline.config; never executed.",
     )(func)
     func = click.option(
         "--preset",
@@ -77,6 +86,8 @@ def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
             typed[name] = values[name]
     if preset is not None and config_file is not None:
         raise click.UsageError("give --preset or --config, not both")
+    if values.get("config_format") is not None and config_file is None:
+        raise click.UsageError("--config-format needs --config FILE")
     chosen = "--preset" if preset is not None else "--config" if config_file else None
     if chosen and typed:
         names = ", ".join(f"--{n.replace('_', '-')}" for n in typed)
@@ -100,12 +111,10 @@ def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
             raise click.BadParameter(str(exc), param_hint="'--image-size'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif config_file is not None:
-        from anchorctl.config import load_config
+        from anchorctl.configs import load_config
 
-        config = load_config(config_file)
+        config = load_config(config_file, values.get("config_format"), image_size)
         params = dict(config.params)
-        if image_size is not None:
-            params["image_size"] = image_size
         convention = config.convention
     else:
         convention = values.get("convention") or conventions.DEFAULT
