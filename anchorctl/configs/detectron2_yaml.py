@@ -65,9 +65,23 @@ _FEATURE = re.compile(r"^(?:p|res)(\d+)$")
 _KEY = "MODEL.ANCHOR_GENERATOR"
 
 
+TOP_KEYS = {
+    "MODEL", "INPUT", "DATASETS", "DATALOADER", "SOLVER", "TEST", "OUTPUT_DIR", "SEED",
+    "CUDNN_BENCHMARK", "VIS_PERIOD", "GLOBAL", "VERSION", "FLOAT32_PRECISION",
+}  # fmt: skip
+
+
 def read(path: Path, data: Any, input_size: tuple[int, int] | None) -> Config:
     """The anchors of the Detectron2 config ``path`` (``data``: its YAML, already loaded)."""
-    cfg = _merge(load_merged(path, data), DEFAULTS)
+    merged = load_merged(path, data)
+    unknown = sorted(str(k) for k in set(merged) - TOP_KEYS)
+    if unknown or "MODEL" not in merged:
+        what = f"key {unknown[0]!r} is not a Detectron2 config key" if unknown else "no MODEL key"
+        raise AnchorError(
+            f"{path}: {what} (Detectron2 configs have MODEL, INPUT, DATASETS, SOLVER, ...); "
+            "is it a Detectron2 config?"
+        )
+    cfg = _merge(merged, DEFAULTS)
     return _config(path, cfg, input_size)
 
 

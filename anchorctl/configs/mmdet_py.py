@@ -94,7 +94,9 @@ def _load(path: Path, text: str | None, chain: list[Path], counter: list[int]) -
         tree = ast.parse(text, filename=name)
     except SyntaxError as exc:
         raise AnchorError(f"{name}:{exc.lineno or 1}: not valid Python ({exc.msg})") from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except RecursionError:
+        raise AnchorError(f"{name}: expressions nest too deeply to read") from None
+    except (ValueError, MemoryError) as exc:
         raise AnchorError(f"{name}: not a readable Python file ({type(exc).__name__})") from None
 
     def where(line: int) -> str:

@@ -36,7 +36,7 @@ def read_bytes(path: str | Path) -> bytes:
             except OSError:  # pragma: no cover - fstat of an open file does not fail
                 size = 0
             if size > MAX_BYTES:
-                raise AnchorError(_too_big(name, f"{size:,} bytes"))
+                raise AnchorError(_too_big(name, f" ({size:,} bytes)"))
             data = handle.read(MAX_BYTES + 1)  # bounded: /dev/zero and endless FIFOs stop here
     except FileNotFoundError:
         raise AnchorError(f"config {name!r}: no such file") from None
@@ -47,7 +47,7 @@ def read_bytes(path: str | Path) -> bytes:
     except OSError as exc:
         raise AnchorError(f"config {name!r}: cannot read it ({exc.strerror or exc})") from None
     if len(data) > MAX_BYTES:
-        raise AnchorError(_too_big(name, "more than that"))
+        raise AnchorError(_too_big(name, ""))
     return data
 
 
@@ -74,8 +74,8 @@ def read_text(path: str | Path) -> str:
 
 def _too_big(name: str, size: str) -> str:
     return (
-        f"config {name!r}: larger than {MAX_BYTES // (1 << 20)} MiB ({size}); "
-        "a framework config is a few KiB, is this the right file?"
+        f"config {name!r}: larger than {MAX_BYTES // (1 << 20)} MiB{size}; a config file is "
+        "a few KiB, is this the right file?"
     )
 
 
@@ -86,29 +86,25 @@ def base_path(child: Path, base: str, key: str, chain: Sequence[Path]) -> Path:
     absolute; ``chain`` is the files already being read, outermost first.
     """
     if not isinstance(base, str) or not base:
-        raise AnchorError(f"config {str(child)!r}: key '{key}': expected a file name, got {base!r}")
+        raise AnchorError(f"{child}: {key}: expected a file name, got {base!r}")
     if "::" in base or re.match(r"^[a-z][a-z0-9+.-]*://", base):
         raise AnchorError(
-            f"config {str(child)!r}: {key} {base!r} names a package or a URL; anchorctl reads "
+            f"{child}: {key} {base!r} names a package or a URL; anchorctl reads "
             "only files on disk: copy it next to the config and name it by its path"
         )
     path = Path(os.path.expanduser(base))
     if not path.is_absolute():
         path = child.parent / path
     if not path.is_file():
-        raise AnchorError(
-            f"config {str(child)!r}: {key} {base!r} not found (looked for {str(path)!r})"
-        )
+        raise AnchorError(f"{child}: {key} {base!r} not found (looked for {str(path)!r})")
     resolved = path.resolve()
     if resolved in {p.resolve() for p in chain}:
         raise AnchorError(
-            f"config {str(child)!r}: {key} {base!r} inherits from itself "
+            f"{child}: {key} {base!r} inherits from itself "
             f"({' -> '.join(p.name for p in [*chain, path])})"
         )
     if len(chain) >= MAX_BASE_DEPTH:
-        raise AnchorError(
-            f"config {str(child)!r}: {key} chain is more than {MAX_BASE_DEPTH} files deep"
-        )
+        raise AnchorError(f"{child}: {key} chain is more than {MAX_BASE_DEPTH} files deep")
     return path
 
 

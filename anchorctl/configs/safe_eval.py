@@ -242,7 +242,7 @@ class Evaluator:
         if isinstance(result, complex):
             raise self.fail(node, "the result is a complex number")
         if isinstance(result, (list, tuple)):
-            self.budget.charge(len(result), self.where(node.lineno))
+            self.count(result, node)  # [a] * n holds n references to a: charge them all
         return result
 
     def _check_operands(self, node: ast.BinOp, left: Any, right: Any) -> None:
@@ -382,12 +382,13 @@ class Evaluator:
         except TypeError:
             raise self.fail(node, "a set element or dict key must be a number or string") from None
 
-    def copy(self, value: Any, node: ast.AST) -> Any:
-        """A fresh copy of a named value, charged to the budget (see the module notes)."""
+    def count(self, value: Any, node: ast.AST) -> None:
+        """Charge every value inside ``value``, shared ones as often as they appear; stops as
+        soon as the budget is spent, so a huge shared structure costs no more than that."""
         where = self.where(getattr(node, "lineno", self._line))
         stack = [value]
         count = 0
-        while stack:  # count first, so a huge shared structure is refused before copying
+        while stack:
             item = stack.pop()
             count += 1
             if count > self.budget.items:
@@ -397,6 +398,10 @@ class Evaluator:
             elif isinstance(item, (list, tuple, set)):
                 stack.extend(item)
         self.budget.charge(count, where)
+
+    def copy(self, value: Any, node: ast.AST) -> Any:
+        """A fresh copy of a named value, charged to the budget (see the module notes)."""
+        self.count(value, node)
         return _deep_copy(value)
 
 
@@ -425,10 +430,10 @@ def _is_base_reference(node: ast.expr) -> bool:
 
 
 def _callee(func: ast.expr) -> str:
-    try:
-        return ast.unparse(func) + "()"
-    except Exception:  # pragma: no cover - unparse handles every expression node
-        return "a function"
+    if isinstance(func, ast.Lambda):
+        return "a lambda"
+    text = ast.unparse(func)
+    return (text if len(text) <= 40 else text[:37] + "...") + "()"
 
 
 def _op(op: ast.AST) -> str:

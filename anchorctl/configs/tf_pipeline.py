@@ -33,6 +33,7 @@ keys; an extractor whose maps anchorctl cannot derive is refused, naming its typ
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,14 @@ def read(path: Path, text: str, input_size: tuple[int, int] | None) -> Config:
     if generator is None:
         raise AnchorError(f"{name}:{holder.line_of(kind)}: {key}.{kind}: expected {{ ... }}")
     key = f"{key}.{kind}"
-    size, padded, fixed = _input(name, arch, arch_name, input_size)
     extractor = arch.message("feature_extractor") or Message()
+    size, padded, fixed = _input(name, arch, arch_name, input_size)
+    multiple = extractor.one("pad_to_multiple")
+    if isinstance(multiple, int) and not isinstance(multiple, bool) and multiple > 1:
+        padded = (
+            math.ceil(padded[0] / multiple) * multiple,
+            math.ceil(padded[1] / multiple) * multiple,
+        )
     if kind == "ssd_anchor_generator":
         mapping = _ssd(name, key, generator)
     elif kind == "grid_anchor_generator":
@@ -286,9 +293,6 @@ def _feature_maps(
     kind_name = extractor.one("type")
     extractor_type = kind_name.removesuffix("_keras") if isinstance(kind_name, str) else None
     where = f"model.{arch_name}.feature_extractor.type"
-    multiple = extractor.one("pad_to_multiple")
-    divisor = multiple if isinstance(multiple, int) and not isinstance(multiple, bool) else 1
-    divisor = max(divisor, 1)
     if extractor_type is None:
         raise AnchorError(f"{name}: {where} is missing; the feature maps follow from it")
     if arch_name == "faster_rcnn":
@@ -320,7 +324,7 @@ def _feature_maps(
             f"{', '.join(FASTER_RCNN_EXTRACTORS)})"
         )
     try:
-        maps = feature_maps(rules, padded, divisor)
+        maps = feature_maps(rules, padded)
     except AnchorError as exc:
         raise AnchorError(f"{name}: {exc}") from None
     return maps, layout
