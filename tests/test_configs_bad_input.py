@@ -375,8 +375,17 @@ def billion_laughs() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_alias_bombs_are_refused(tmp_path: Path) -> None:
-    line = refused(tmp_path, {"laughs.yaml": billion_laughs()})
+def merge_key_laughs() -> str:
+    lines = ["a: &a {x1: 1, x2: 2, x3: 3, x4: 4, x5: 5, x6: 6, x7: 7, x8: 8, x9: 9}"]
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} {{<<: [" + ", ".join([f"*{prev}"] * 9) + "]}")
+    lines.append("MODEL: {X: *i}")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text", [billion_laughs(), merge_key_laughs()], ids=["lists", "merge"])
+def test_alias_bombs_are_refused(tmp_path: Path, text: str) -> None:
+    line = refused(tmp_path, {"laughs.yaml": text})
     assert "expands to more than 200,000 values" in line
 
 
