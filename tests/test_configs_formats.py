@@ -57,6 +57,8 @@ def test_load_config_is_public_and_lazy() -> None:
         ("a.txt", "anchors:\n  - [1, 2]\n", "yolo"),
         ("a.yml", "other: 1\n", "yaml"),
         ("a.pbtxt", "x: 1\n", "tf"),
+        ("a.yaml", "anchors: [[1, 2]]\nmodel: {a: 1}\n", "yolo"),  # not protobuf: it is .yaml
+        ("a.yaml", "model {\n ssd {}\n}\n", "tf"),  # only protobuf signs: the content wins
     ],
 )
 def test_detect_by_content_then_extension(name: str, text: str, expected: str) -> None:

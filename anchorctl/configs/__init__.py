@@ -137,15 +137,18 @@ def _checked(config: Config, path: Path) -> Config:
 def detect(path: Path, text: str) -> str:
     """The format of ``text`` (``"yaml"`` when only "YOLO or Detectron2" is known yet).
 
-    Content decides when it is unmistakable; otherwise the extension; otherwise an error
-    asking for ``--config-format``.
+    The extension decides unless the content holds signs of another format only (a YOLO
+    model saved as ``.txt``, a pipeline.config named ``.yaml``); without a known extension
+    the content decides; otherwise an error asks for ``--config-format``.
     """
-    for fmt, sign in _SIGNS:
-        if sign.search(text):
-            return fmt
+    matched = [fmt for fmt, sign in _SIGNS if sign.search(text)]
     by_extension = _EXTENSIONS.get(path.suffix.lower())
-    if by_extension is not None:
-        return by_extension
+    families = {"yaml" if m in ("yolo", "detectron2") else m for m in matched}
+    if by_extension is not None and (not matched or by_extension in families):
+        kinds = {m for m in matched if m in ("yolo", "detectron2")}
+        return kinds.pop() if by_extension == "yaml" and len(kinds) == 1 else by_extension
+    if matched:
+        return matched[0]
     raise AnchorError(
         f"config {str(path)!r}: cannot tell its format from its name or content; give "
         f"--config-format {'|'.join(FORMATS)}"

@@ -409,8 +409,8 @@ def _input(
         if given is not None and given != (side, side):
             raise AnchorError(
                 f"{name}: SSD resizes every image to {side}x{side} (anchor_generator "
-                f"input_size), so its anchors exist only for that input; leave out the input "
-                f"size, or edit the config"
+                f"input_size), so its anchors exist only for that input, not "
+                f"{given[0]}x{given[1]}; leave out the input size, or edit the config"
             )
         return (side, side), (side, side), "fixed SSD input"
     divisor = _pad_divisor(cfg, model)

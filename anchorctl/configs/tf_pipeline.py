@@ -248,8 +248,8 @@ def _input(
         if given is not None and given != (width, height):
             raise AnchorError(
                 f"{name}: {key}.fixed_shape_resizer resizes every image to {width}x{height}, "
-                "so its anchors exist only for that input; leave out the input size, or edit "
-                "the config"
+                f"so its anchors exist only for that input, not {given[0]}x{given[1]}; leave "
+                "out the input size, or edit the config"
             )
         return (width, height), (width, height), True
     if given is not None:
