@@ -93,7 +93,7 @@ def load_config(
         from anchorctl.configs import toml
 
         return toml.read(path, input_size)
-    return _checked(_read_framework(path, text, chosen, input_size), path)
+    return _read_framework(path, text, chosen, input_size)
 
 
 def _read_framework(
@@ -119,19 +119,6 @@ def _read_framework(
     from anchorctl.configs import yolo_yaml
 
     return yolo_yaml.read(path, data, input_size)
-
-
-def _checked(config: Config, path: Path) -> Config:
-    """``config`` once its convention accepts its parameters (tried on maps of at most 2 x 2,
-    so a bad value is reported here, naming the file, before any anchors are made)."""
-    from anchorctl import conventions
-
-    small = [(min(r, 2), min(c, 2)) for r, c in config.feature_maps]
-    try:
-        conventions.load(config.convention).generate({**config.params, "feature_maps": small})
-    except AnchorError as exc:
-        raise AnchorError(f"{path}: {config.origin.split(';')[0]}: {exc}") from None
-    return config
 
 
 def detect(path: Path, text: str) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 
 from anchorctl.configs import yaml_safe
 from anchorctl.configs.reading import base_path, check_nesting, read_text
-from anchorctl.configs.toml import Config, config_from_mapping
+from anchorctl.configs.toml import Config, checked, config_from_mapping
 from anchorctl.errors import AnchorError
 
 MAX_FILES = 64
@@ -191,7 +191,7 @@ def _config(path: Path, cfg: dict[str, Any], input_size: tuple[int, int] | None)
         f"{', '.join(features)}; {how} {size[0]}x{size[1]}"
         + (f" padded to {padded[0]}x{padded[1]}" if padded != size else "")
     )
-    return Config(config.convention, config.params, origin)
+    return checked(Config(config.convention, config.params, origin), f"{name}: {_KEY}")
 
 
 def _mapping(name: str, data: dict[str, Any], key: str, prefix: str = "") -> dict[str, Any]:

@@ -43,7 +43,7 @@ from typing import Any
 
 from anchorctl.configs.reading import base_path, check_nesting, read_text
 from anchorctl.configs.safe_eval import Budget, Evaluator, Namespace
-from anchorctl.configs.toml import Config, config_from_mapping
+from anchorctl.configs.toml import Config, checked, config_from_mapping
 from anchorctl.errors import AnchorError
 
 MAX_FILES = 64  # files read for one config, bases included (shipped configs: 4-8)
@@ -323,7 +323,7 @@ def _config(path: Path, cfg: dict[str, Any], input_size: tuple[int, int] | None)
         f"{', '.join(_stride_text(s) for s in strides)}; {how} {size[0]}x{size[1]}"
         + (f" padded to {padded[0]}x{padded[1]}" if padded != size else "")
     )
-    return Config(config.convention, config.params, origin)
+    return checked(Config(config.convention, config.params, origin), f"{name}: {key}")
 
 
 def _generator(name: str, model: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from anchorctl.configs.prototext import Message, parse
-from anchorctl.configs.toml import Config, config_from_mapping
+from anchorctl.configs.toml import Config, checked, config_from_mapping
 from anchorctl.errors import AnchorError
 
 SSD_LAYOUT = ["/16", "/32", "half", "half", "half", "half"]  # the ssd-mobilenet-v1 preset's
@@ -106,7 +106,7 @@ def read(path: Path, text: str, input_size: tuple[int, int] | None) -> Config:
         f"{layout}; {'fixed ' if fixed else ''}input {size[0]}x{size[1]}"
         + (f" padded to {padded[0]}x{padded[1]}" if padded != size else "")
     )
-    return Config(config.convention, config.params, origin)
+    return checked(Config(config.convention, config.params, origin), f"{name}: {key}")
 
 
 def _architecture(name: str, model: Message) -> tuple[str, Message]:

@@ -147,6 +147,18 @@ def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> Confi
     return Config(convention, params)
 
 
+def checked(config: Config, where: str) -> Config:
+    """``config`` once its convention accepts its parameters, else :class:`AnchorError`
+    prefixed with ``where`` (a framework config's file and key). The convention is tried on
+    maps of at most 2 x 2, so a bad value is reported before any anchors are made."""
+    small = [(min(r, 2), min(c, 2)) for r, c in config.feature_maps]
+    try:
+        conventions.load(config.convention).generate({**config.params, "feature_maps": small})
+    except AnchorError as exc:
+        raise AnchorError(f"{where}: {exc}") from None
+    return config
+
+
 def _unknown(where: str, key: str, convention: str, options: Mapping[str, Option]) -> str:
     return (
         f"{where}: key '{key}' is not read by the {convention} convention "

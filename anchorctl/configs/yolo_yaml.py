@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from anchorctl.configs.reading import check_nesting
-from anchorctl.configs.toml import Config, config_from_mapping
+from anchorctl.configs.toml import Config, checked, config_from_mapping
 from anchorctl.errors import AnchorError
 
 DEFAULT_INPUT = (640, 640)
@@ -94,7 +94,7 @@ def read(path: Path, data: Any, input_size: tuple[int, int] | None) -> Config:
         f"{', '.join(map(str, strides))} ({how}); input {size[0]}x{size[1]}"
         + (f" padded to {padded[0]}x{padded[1]}" if tuple(padded) != tuple(size) else "")
     )
-    return Config(config.convention, config.params, origin)
+    return checked(Config(config.convention, config.params, origin), f"{name}: key 'anchors'")
 
 
 def _anchor_rows(name: str, data: dict[str, Any]) -> list[list[tuple[float, float]]]:
