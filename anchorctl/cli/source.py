@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from anchorctl.cli.options import parse_typed, resolve_image_size, typed_options
+from anchorctl.configs import FORMATS
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -30,7 +31,7 @@ def source_options(func: F) -> F:
     func = click.option(
         "--config-format",
         "config_format",
-        type=click.Choice(["toml", "yolo", "mmdet", "detectron2", "tf"]),
+        type=click.Choice(FORMATS),
         default=None,
         help="Format of --config [default: from its extension and content].",
     )(func)

@@ -83,16 +83,12 @@ def load_config(
     from anchorctl.configs.reading import read_text
 
     path = Path(path)
-    if fmt == "toml" or (fmt is None and _EXTENSIONS.get(path.suffix.lower()) == "toml"):
-        from anchorctl.configs import toml
-
-        return toml.read(path, input_size)
     text = read_text(path)
     chosen = fmt or detect(path, text)
     if chosen == "toml":
         from anchorctl.configs import toml
 
-        return toml.read(path, input_size)
+        return toml.read(path, input_size, text)
     return _read_framework(path, text, chosen, input_size)
 
 

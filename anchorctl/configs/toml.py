@@ -65,18 +65,22 @@ class Config:
         return list(self.params["feature_maps"])
 
 
-def read(path: str | Path, input_size: tuple[int, int] | None = None) -> Config:
+def read(
+    path: str | Path, input_size: tuple[int, int] | None = None, text: str | None = None
+) -> Config:
     """Read and validate a TOML config; :class:`AnchorError` names the file and key.
 
     ``input_size`` ``(width, height)``, when given, replaces the config's ``image_size`` (its
-    feature maps are written in the file and stay as they are).
+    feature maps are written in the file and stay as they are); ``text`` is the file's text
+    when it was already read.
     """
     name = str(path)
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
         raise AnchorError(
             f"config {name!r}: reading TOML needs Python 3.11 or later, or `pip install tomli`"
         )
-    text = read_text(path)
+    if text is None:
+        text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
