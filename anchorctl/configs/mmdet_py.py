@@ -284,46 +284,48 @@ def _config(path: Path, cfg: dict[str, Any], input_size: tuple[int, int] | None)
         {"feature_map": list(fm), "strides": [sh, sw]}
         for fm, (sw, sh) in zip(maps, strides, strict=True)
     ]
-    n = len(strides)
-    if kind == "AnchorGenerator":
-        for arg in ("ratios", "scales", "octave_base_scale", "scales_per_octave"):
-            if generator.get(arg) is not None:
-                mapping[arg] = _plain(generator[arg])
-        for arg in ("scale_major", "center_offset"):
-            if generator.get(arg) is not None:
-                mapping[arg] = generator[arg]
-        if generator.get("base_sizes") is not None:
-            for level, value in zip(
-                levels, _per_level(name, key, generator, "base_sizes", n), strict=True
-            ):
-                level["base_sizes"] = value
-    elif kind == "SSDAnchorGenerator":
-        mapping["ssd"] = True
-        for arg in ("basesize_ratio_range", "input_size", "scale_major"):
-            if generator.get(arg) is not None:
-                mapping[arg] = _plain(generator[arg])
-        for arg in ("ratios", "min_sizes", "max_sizes"):
-            if generator.get(arg) is not None:
-                for level, value in zip(
-                    levels, _per_level(name, key, generator, arg, n), strict=True
-                ):
-                    level[arg] = _plain(value)
-    else:
-        mapping["yolo"] = True
-        if generator.get("base_sizes") is None:
-            raise AnchorError(f"{name}: {key}.base_sizes is missing; YOLOAnchorGenerator needs it")
-        for level, value in zip(
-            levels, _per_level(name, key, generator, "base_sizes", n), strict=True
-        ):
-            level["yolo_base_sizes"] = _plain(value)
+    mapping.update(_options(name, key, kind, generator, levels))
     mapping["levels"] = levels
     config = config_from_mapping(mapping, f"{name}: {key}")
     origin = (
-        f"MMDetection config {path.name}: {key} ({kind}), {n} levels at strides "
+        f"MMDetection config {path.name}: {key} ({kind}), {len(strides)} levels at strides "
         f"{', '.join(_stride_text(s) for s in strides)}; {how} {size[0]}x{size[1]}"
         + (f" padded to {padded[0]}x{padded[1]}" if padded != size else "")
     )
     return checked(Config(config.convention, config.params, origin), f"{name}: {key}")
+
+
+def _options(
+    name: str, key: str, kind: str, generator: dict[str, Any], levels: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The generator's arguments as ``mmdet`` convention options: the shared ones returned,
+    the per-level ones written into ``levels``."""
+    shared: dict[str, Any] = {}
+    per_level: dict[str, str] = {}  # MMDetection argument -> convention option
+    top: tuple[str, ...]
+    if kind == "AnchorGenerator":
+        top = ("ratios", "scales", "octave_base_scale", "scales_per_octave")
+        top += ("scale_major", "center_offset")
+        per_level["base_sizes"] = "base_sizes"
+    elif kind == "SSDAnchorGenerator":
+        shared["ssd"] = True
+        top = ("basesize_ratio_range", "input_size", "scale_major")
+        per_level.update(ratios="ratios", min_sizes="min_sizes", max_sizes="max_sizes")
+    else:
+        shared["yolo"] = True
+        top = ()
+        if generator.get("base_sizes") is None:
+            raise AnchorError(f"{name}: {key}.base_sizes is missing; YOLOAnchorGenerator needs it")
+        per_level["base_sizes"] = "yolo_base_sizes"
+    for arg in top:
+        if generator.get(arg) is not None:
+            shared[arg] = _plain(generator[arg])
+    for arg, option in per_level.items():
+        if generator.get(arg) is not None:
+            values = _per_level(name, key, generator, arg, len(levels))
+            for level, value in zip(levels, values, strict=True):
+                level[option] = _plain(value)
+    return shared
 
 
 def _generator(name: str, model: dict[str, Any]) -> tuple[str, dict[str, Any]]:
