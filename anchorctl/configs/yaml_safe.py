@@ -121,11 +121,14 @@ def check_nodes(root: yaml.Node, name: str) -> None:
     while stack:
         node, done = stack.pop()
         key = id(node)
-        children = _children(node)
         if done:
-            measured = [sizes[id(c)] for c in children]
-            size = 1 + sum(m[0] for m in measured)
-            height = 1 + max((m[1] for m in measured), default=0)
+            size, height = 1, 1
+            for child in _children(node):
+                if isinstance(child, yaml.ScalarNode):
+                    size, height = size + 1, max(height, 2)
+                else:
+                    child_size, child_height = sizes[id(child)]
+                    size, height = size + child_size, max(height, child_height + 1)
             if size > MAX_NODES:
                 raise AnchorError(
                     f"{name}:{_line(node)}: the document expands to more than {MAX_NODES:,} "
@@ -137,19 +140,21 @@ def check_nodes(root: yaml.Node, name: str) -> None:
                 )
             sizes[key] = (size, height)
             visiting.discard(key)
-            continue
-        if key in sizes:
-            continue
-        if key in visiting:
-            raise AnchorError(f"{name}:{_line(node)}: a recursive alias (it contains itself)")
-        visiting.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in children)
+        elif key not in sizes:
+            if key in visiting:
+                raise AnchorError(f"{name}:{_line(node)}: a recursive alias (it contains itself)")
+            visiting.add(key)
+            stack.append((node, True))
+            stack.extend(
+                (child, False)
+                for child in _children(node)
+                if not isinstance(child, yaml.ScalarNode)
+            )
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
+        return node.value  # type: ignore[no-any-return]
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     return []
