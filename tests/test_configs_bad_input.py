@@ -447,6 +447,8 @@ def test_diamond_chains_cannot_multiply_reads(tmp_path: Path) -> None:
     [
         ({"pkg.py": "_base_ = 'mmdet::_base_/models/retinanet_r50_fpn.py'\n"}, "names a package"),
         ({"url.yaml": '_BASE_: "https://example.com/Base.yaml"\nMODEL: {}\n'}, "or a URL"),
+        ({"dev.py": "_base_ = '/dev/zero'\n"}, "_base_ '/dev/zero' is not a regular file"),
+        ({"dir.yaml": "_BASE_: .\nMODEL: {}\n"}, "_BASE_ '.' is not a regular file"),
         (
             {"dup.py": "_base_ = ['./a.py', './b.py']\n", "a.py": "k = 1\n", "b.py": "k = 2\n"},
             "two _base_ files set 'k'",

@@ -96,7 +96,8 @@ def base_path(child: Path, base: str, key: str, chain: Sequence[Path]) -> Path:
     if not path.is_absolute():
         path = child.parent / path
     if not path.is_file():
-        raise AnchorError(f"{child}: {key} {base!r} not found (looked for {str(path)!r})")
+        what = "is not a regular file" if path.exists() else "not found"
+        raise AnchorError(f"{child}: {key} {base!r} {what} (looked for {str(path)!r})")
     resolved = path.resolve()
     if resolved in {p.resolve() for p in chain}:
         raise AnchorError(
