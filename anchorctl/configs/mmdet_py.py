@@ -46,7 +46,7 @@ from anchorctl.configs.safe_eval import Budget, Evaluator, Namespace
 from anchorctl.configs.toml import Config, checked, config_from_mapping
 from anchorctl.errors import AnchorError
 
-MAX_FILES = 64  # files read for one config, bases included (shipped configs: 4-8)
+MAX_FILES = 64  # files read for one config, bases included (the test configs read 3-5)
 
 GENERATORS: dict[str, set[str]] = {
     "AnchorGenerator": {
