@@ -269,6 +269,10 @@ def test_read_base_configs_get_a_hint(tmp_path: Path) -> None:
     line = refused(tmp_path, {"new.py": PAYLOADS_PY[2]})
     assert "new.py:1: an import" in line
     assert "read_base" in line
+    lazy = "from detectron2.config import LazyCall as L\nmodel = L(dict)(x=1)\n"
+    line = refused(tmp_path, {"lazy.py": lazy})
+    assert "lazy.py:1: an import" in line
+    assert "Detectron2 LazyConfig" in line
 
 
 # -- bounded reading -----------------------------------------------------------------------------

@@ -236,6 +236,12 @@ def test_yolo_strides_are_traced_through_the_layers(tmp_path: Path) -> None:
     assert config.feature_maps == [(160, 160), (80, 80), (40, 40), (20, 20)]
 
 
+def test_yolov3_tiny_max_pools_and_two_levels() -> None:
+    config = load_config(CONFIGS / "yolo" / "yolov3-tiny.yaml", input_size=(416, 416))
+    assert [s[0] for s in config.params["strides"]] == [16.0, 32.0]
+    assert total(config) == (26 * 26 + 13 * 13) * 3  # 2,535 boxes at 416
+
+
 def test_yolo_untraceable_layers_use_the_standard_strides(tmp_path: Path) -> None:
     text = P2_MODEL.replace("Focus", "MyStem")
     config = load_config(write(tmp_path, {"odd.yaml": text}), input_size=(600, 600))

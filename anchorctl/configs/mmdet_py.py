@@ -162,12 +162,17 @@ def _run(statement: ast.stmt, evaluator: Evaluator, names: dict[str, Any]) -> No
         return
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         module = statement.module if isinstance(statement, ast.ImportFrom) else None
-        hint = (
-            "; this is MMEngine's new-style config (read_base), which imports its bases as "
-            "code: use the classic `_base_ = [...]` form"
-            if module and module.startswith("mmengine")
-            else ""
-        )
+        hint = ""
+        if module and module.startswith("mmengine"):
+            hint = (
+                "; this is MMEngine's new-style config (read_base), which imports its bases "
+                "as code: use the classic `_base_ = [...]` form"
+            )
+        elif module and module.startswith("detectron2"):
+            hint = (
+                "; this is a Detectron2 LazyConfig, which is code: give the model's Detectron2 "
+                "YAML config instead"
+            )
         raise evaluator.refuse(statement, "an import" + hint)
     raise evaluator.refuse(statement, _statement(statement))
 
