@@ -65,6 +65,16 @@ def test_detect_by_content_then_extension(name: str, text: str, expected: str) -
     assert detect(Path(name), text) == expected
 
 
+def test_format_of_names_what_load_config_reads() -> None:
+    from anchorctl.configs import format_of
+
+    assert format_of(CONFIGS / "yolo" / "yolov5s.yaml") == "yolo"
+    assert format_of(CONFIGS / "detectron2" / "Base-RetinaNet.yaml") == "detectron2"
+    assert format_of(CONFIGS / "mmdet" / "ssd" / "ssd300_coco.py") == "mmdet"
+    assert format_of(CONFIGS / "tf" / "ssd_mobilenet_v1_coco.config") == "tf"
+    assert format_of(CONFIGS / "yolo" / "yolov5s.yaml", "detectron2") == "detectron2"
+
+
 def test_undetectable_asks_for_the_format(tmp_path: Path) -> None:
     path = write(tmp_path, {"notes.txt": "hello\n"})
     with pytest.raises(

@@ -92,6 +92,28 @@ def load_config(
     return _read_framework(path, text, chosen, input_size)
 
 
+def format_of(path: str | Path, fmt: str | None = None) -> str:
+    """The format :func:`load_config` reads ``path`` as: one of :data:`FORMATS`.
+
+    A command that treats anchorctl's TOML (feature maps written in the file) and framework
+    configs (feature maps that follow from the input) differently can ask first.
+    """
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise AnchorError(f"config format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        return fmt
+    from anchorctl.configs.reading import read_text
+
+    path = Path(path)
+    text = read_text(path)
+    chosen = detect(path, text)
+    if chosen == "yaml":
+        from anchorctl.configs import yaml_safe
+
+        chosen = _yaml_kind(path, yaml_safe.load(text, str(path)))
+    return chosen
+
+
 def _read_framework(
     path: Path, text: str, chosen: str, input_size: tuple[int, int] | None
 ) -> Config:
@@ -159,4 +181,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'anchorctl.configs' has no attribute {name!r}")
 
 
-__all__ = ["FORMATS", "Config", "detect", "load_config"]
+__all__ = ["FORMATS", "Config", "detect", "format_of", "load_config"]
