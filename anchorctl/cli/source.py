@@ -32,17 +32,16 @@ def source_options(func: F) -> F:
         "--config-format",
         "config_format",
         type=click.Choice(FORMATS),
+        metavar="FORMAT",
         default=None,
-        help="Format of --config [default: from its extension and content].",
+        help=f"Read --config as {', '.join(FORMATS)} (default: by its name and content).",
     )(func)
     func = click.option(
         "--config",
         "config_file",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Anchors from a config file: anchorctl TOML (see `anchorctl presets show`), a "
-        "YOLOv5 model YAML, an MMDetection .py, a Detectron2 YAML or a TF OD API "
-        "pipeline.config; never executed.",
+        help="TOML, YOLO or Detectron2 .yaml, MMDetection .py, TF .config (never run).",
     )(func)
     func = click.option(
         "--preset",
