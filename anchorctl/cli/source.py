@@ -27,6 +27,7 @@ from anchorctl.cli.options import (
     record,
     typed_options,
 )
+from anchorctl.configs import FORMATS
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -36,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def source_options(func: F) -> F:
-    """``--preset NAME`` and ``--config FILE``."""
+    """``--preset NAME``, ``--config FILE`` and ``--config-format FORMAT``."""
     return apply(
         func,
         option(
@@ -52,7 +53,16 @@ def source_options(func: F) -> F:
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,
             section=SOURCE,
-            help="Anchors from a TOML config file.",
+            help="TOML, YOLO or Detectron2 .yaml, MMDetection .py, TF .config (never run).",
+        ),
+        option(
+            "--config-format",
+            "config_format",
+            type=click.Choice(FORMATS),
+            default=None,
+            metavar="FORMAT",
+            section=SOURCE,
+            help="Read --config as (default: by its name and content).",
         ),
     )
 
@@ -70,6 +80,7 @@ class AnchorOptions:
 
     preset: str | None = None
     config_file: Path | None = None
+    config_format: str | None = None
     convention: str = "mxnet"
     feature_map: tuple[tuple[int, int], ...] = ()
     input_size: tuple[int, int] | None = None
@@ -137,6 +148,8 @@ def resolve(request: AnchorOptions) -> Source:
     image_size = request.network_input()
     if request.preset is not None and request.config_file is not None:
         raise click.UsageError("give --preset or --config, not both")
+    if request.config_format is not None and request.config_file is None:
+        raise click.UsageError("--config-format needs --config FILE")
     chosen = None
     if request.preset is not None or request.config_file is not None:
         chosen = "--preset" if request.preset is not None else "--config"
@@ -162,12 +175,10 @@ def resolve(request: AnchorOptions) -> Source:
             raise click.BadParameter(str(exc), param_hint="'--input-size'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif request.config_file is not None:
-        from anchorctl.config import load_config
+        from anchorctl.configs import load_config
 
-        config = load_config(request.config_file)
+        config = load_config(request.config_file, request.config_format, image_size)
         params = dict(config.params)
-        if image_size is not None:
-            params["image_size"] = image_size
         convention = config.convention
     else:
         convention = request.convention or conventions.DEFAULT
