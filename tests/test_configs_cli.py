@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import math
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pytest
+from PIL import Image
 
 from anchorctl import conventions
 from anchorctl.configs import load_config
 
-from support import ROOT, run
+from support import ROOT, SAMPLES, run
 
 CONFIGS = ROOT / "tests" / "data" / "configs"
 RETINANET_MM = CONFIGS / "mmdet" / "retinanet" / "retinanet_r50_fpn_1x_coco.py"
@@ -36,23 +35,6 @@ SSD_TF = CONFIGS / "tf" / "ssd_mobilenet_v1_coco.config"
 FASTER_TF = CONFIGS / "tf" / "faster_rcnn_resnet50_coco.config"
 FPN_TF = CONFIGS / "tf" / "ssd_resnet50_v1_fpn_640x640.config"
 YOLOV5 = CONFIGS / "yolo" / "yolov5s.yaml"
-
-
-@cache
-def input_flag() -> str:
-    """The option that names the network input: ``--input-size WxH`` once every command takes
-    it under that name (the CLI-coherence rename), ``--image-size`` before it."""
-    from anchorctl.cli.count_cmd import count
-
-    ctx = click.Context(count)
-    for param in count.get_params(ctx):
-        if "--input-size" in getattr(param, "opts", ()):
-            try:
-                value = param.type.convert("64x48", param, ctx)
-            except click.BadParameter:
-                return "--image-size"
-            return "--input-size" if isinstance(value, tuple) else "--image-size"
-    return "--image-size"
 
 
 def count_json(config: Path, *extra: str) -> dict[str, Any]:
@@ -88,7 +70,7 @@ def faster_total(width: int, height: int) -> int:
     ids=lambda v: v.name if isinstance(v, Path) else str(v),
 )
 def test_totals_the_frameworks_build(config: Path, size: str, total: int) -> None:
-    data = count_json(config, input_flag(), size)
+    data = count_json(config, "--input-size", size)
     assert data["total"] == total
     assert data["image_size"] == [int(v) for v in size.split("x")]
 
@@ -117,18 +99,18 @@ def test_other_inputs_are_padded_as_the_framework_pads(width: int, height: int) 
     size = f"{width}x{height}"
     pw, ph = math.ceil(width / 32) * 32, math.ceil(height / 32) * 32
     for config in (RETINANET_MM, RETINANET_D2):
-        data = count_json(config, input_flag(), size)
+        data = count_json(config, "--input-size", size)
         assert data["total"] == retinanet_total(width, height)
         assert data["image_size"] == [pw, ph]
     for config in (FASTER_MM, FASTER_D2):
-        assert count_json(config, input_flag(), size)["total"] == faster_total(width, height)
-    yolo = count_json(YOLOV5, input_flag(), size)
+        assert count_json(config, "--input-size", size)["total"] == faster_total(width, height)
+    yolo = count_json(YOLOV5, "--input-size", size)
     assert yolo["total"] == sum(3 * (ph // s) * (pw // s) for s in (8, 16, 32))
 
 
 def test_fixed_input_models_refuse_another_input() -> None:
     for config in (SSD_MM, SSD_TF):
-        result = run("count", "--config", str(config), input_flag(), "512x512")
+        result = run("count", "--config", str(config), "--input-size", "512x512")
         assert result.exit_code == 1
         assert "resizes every image to 300x300" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
@@ -284,3 +266,44 @@ def test_config_format_forces_the_reader(tmp_path: Path) -> None:
     alone = run("count", "--config-format", "yolo", "--sizes", "0.2")
     assert alone.exit_code == 2
     assert "--config-format needs --config" in alone.stderr
+
+
+# -- draw: a framework config keeps its own input; the picture is scaled to it --------------
+
+
+def test_draw_lays_a_framework_config_on_its_own_input(tmp_path: Path) -> None:
+    picture = str(SAMPLES / "cat.jpg")  # 451x300: neither SSD's 300 nor 640
+    drawn = {}
+    for name, args in {
+        "ssd": ("--config", str(SSD_MM)),
+        "ssd_at_300": ("--config", str(SSD_MM), "--input-size", "300"),
+        "yolo": ("--config", str(YOLOV5)),
+        "yolo_preset": ("--preset", "yolov5"),  # built from the same ultralytics yolov5s.yaml
+    }.items():
+        out = tmp_path / f"{name}.png"
+        result = run("draw", picture, *args, "--level", "1", "--cell", "5,5", "-o", str(out))
+        assert result.exit_code == 0, result.stderr
+        drawn[name] = out.read_bytes()
+    # SSD resizes every picture to 300x300: drawn on it, as when that input is named
+    assert drawn["ssd"] == drawn["ssd_at_300"]
+    # YOLOv5 at its own 640x640 (a 451x300 input would give 60x40 and 30x20 maps)
+    assert drawn["yolo"] == drawn["yolo_preset"]
+
+
+def test_draw_lays_a_toml_config_on_the_picture(tmp_path: Path) -> None:
+    # anchorctl's TOML writes its feature maps out: the picture is the network input, as with
+    # the anchor options, so a 64 px anchor is drawn 64 px wide whatever image_size says.
+    config = tmp_path / "d2.toml"
+    config.write_text(
+        'convention = "detectron2"\nimage_size = [128, 128]\noffset = 0.5\n\n[[levels]]\n'
+        "feature_map = [2, 2]\nsizes = [64]\nratios = [1.0]\nstrides = 128\n"
+    )
+    black = tmp_path / "black.png"
+    Image.new("RGB", (256, 256)).save(black)
+    out = tmp_path / "o.png"
+    result = run("draw", str(black), "--config", str(config), "--cell", "1,1", "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    lit = np.asarray(Image.open(out)).max(axis=2) > 0
+    # cell (1, 1): centre (128 + 64, 128 + 64) = (192, 192), a 64 x 64 box: 160..223
+    assert lit[160, 200] and lit[223, 200] and lit[200, 160] and lit[200, 223]
+    assert not lit[158, 200] and not lit[225, 200]

@@ -132,8 +132,9 @@ def draw(ctx: click.Context, /, **values: Any) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
     The legend lists each slot's parameters and width x height in pixels, and the feature
-    map used. Each image is taken as the network input (or scaled from --input-size), so
-    pixel conventions draw at their true size. Outputs are written whole or not at all, and
+    map used. Each image is taken as the network input (or scaled from --input-size, or
+    from a preset's or framework config's own input), so pixel conventions draw at their true
+    size. Outputs are written whole or not at all, and
     an input is never overwritten. Images that cannot be read are reported and skipped; the
     exit status is then 1.
     """
@@ -145,8 +146,9 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     images, cells, every, all_cells = opts.images, opts.cells, opts.every, opts.all_cells
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
+    follow = _follows_picture(request)
     # The anchors as the options describe them, to check the request before any image is read.
-    probe = _source(request, _header_size(images[0]))
+    probe = _source(request, _header_size(images[0]) if follow else None)
     chosen_levels = _levels(probe, opts.level)
     from anchorctl.cells import check_cells, count_cells
 
@@ -184,7 +186,7 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, request, opts, truth)
+                _draw_one(source, target, request, opts, follow, truth)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -195,11 +197,25 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
         raise AnchorError(f"{failures} of {len(images)} images failed; the others were drawn")
 
 
+def _follows_picture(request: AnchorOptions) -> bool:
+    """Whether each picture's own size is the network input the anchors are laid on.
+
+    So it is for the anchor options and anchorctl's TOML (feature maps written out) when no
+    --input-size is given. A preset or a framework config has its own input (SSD's 300x300,
+    a test resize, YOLO's 640) that the picture is scaled to, as the framework resizes it.
+    """
+    if request.input_size is not None or request.preset is not None:
+        return False
+    if request.config_file is None:
+        return True
+    from anchorctl.configs import format_of
+
+    return format_of(request.config_file, request.config_format) == "toml"
+
+
 def _source(request: AnchorOptions, size: tuple[int, int] | None) -> Source:
-    """The anchors for an image of ``size`` (the network input unless --input-size says)."""
-    if request.input_size is None and size is not None and request.preset is None:
-        request = request.at(size)
-    return resolve(request)
+    """The anchors for a picture of ``size`` (``None``: at the options' own input)."""
+    return resolve(request.at(size) if size is not None else request)
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -295,6 +311,7 @@ def _draw_one(
     target: Path | None,
     request: AnchorOptions,
     opts: DrawOptions,
+    follow: bool,
     truth: Annotations | None = None,
 ) -> None:
     import numpy as np
@@ -304,7 +321,7 @@ def _draw_one(
 
     image = render.load_image(source)
     img_w, img_h = image.size
-    anchors = _source(request, (img_w, img_h))
+    anchors = _source(request, (img_w, img_h) if follow else None)
     level_ids = _levels(anchors, opts.level)
     scale = _scale(anchors, anchors.levels[level_ids[0]], (img_w, img_h))
     selection = ((), None, False) if opts.truth_only else opts.selection
