@@ -307,3 +307,38 @@ def test_draw_lays_a_toml_config_on_the_picture(tmp_path: Path) -> None:
     # cell (1, 1): centre (128 + 64, 128 + 64) = (192, 192), a 64 x 64 box: 160..223
     assert lit[160, 200] and lit[223, 200] and lit[200, 160] and lit[200, 223]
     assert not lit[158, 200] and not lit[225, 200]
+
+
+# -- where the anchors came from: list and count say it ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        (RETINANET_MM, "model.bbox_head.anchor_generator"),
+        (RETINANET_D2, "MODEL.ANCHOR_GENERATOR"),
+        (SSD_TF, "model.ssd.anchor_generator.ssd_anchor_generator"),
+        (YOLOV5, "'anchors'"),
+    ],
+    ids=lambda v: v.name if isinstance(v, Path) else None,
+)
+def test_list_and_count_name_the_file_and_key_the_anchors_came_from(config: Path, key: str) -> None:
+    origin = load_config(config).origin
+    assert config.name in origin and key in origin
+    for command, extra in (("count", ()), ("list", ()), ("list", ("--level", "0"))):
+        table = run(command, "--config", str(config), *extra)
+        assert table.exit_code == 0, table.stderr
+        assert table.stdout.splitlines()[0].startswith(f"{origin} · ")
+        data = json.loads(run(command, "--config", str(config), *extra, "--format", "json").stdout)
+        assert data["config_origin"] == origin
+
+
+def test_anchors_not_from_a_framework_config_have_no_origin(tmp_path: Path) -> None:
+    toml = tmp_path / "yolov5.toml"
+    toml.write_text(run("presets", "show", "yolov5").stdout)
+    for source in (("--preset", "yolov5"), ("--config", str(toml)), ("--sizes", "0.2")):
+        for command in ("count", "list"):
+            data = json.loads(run(command, *source, "--format", "json").stdout)
+            assert data["config_origin"] is None
+            title = run(command, *source).stdout.splitlines()[0]
+            assert "config" not in title and "model" not in title

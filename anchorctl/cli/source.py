@@ -111,13 +111,19 @@ class AnchorOptions:
 
 @dataclass(frozen=True)
 class Source:
-    """The resolved anchors: convention, parameters, and the preset if one was named."""
+    """The resolved anchors: convention, parameters, and the preset if one was named.
+
+    ``origin`` says, for a framework config, which file and key the anchors came from and how
+    its feature maps and input were derived (:attr:`anchorctl.configs.toml.Config.origin`);
+    it is empty otherwise.
+    """
 
     convention: str
     params: Mapping[str, Any]
     preset: Preset | None
     levels: list[Level]
     rules: Rules
+    origin: str = ""
 
     @property
     def total(self) -> int:
@@ -160,6 +166,7 @@ def resolve(request: AnchorOptions) -> Source:
             "(`anchorctl presets show NAME --format toml > my.toml`)"
         )
     loaded_preset = None
+    origin = ""
     if request.preset is not None:
         from anchorctl.presets import load_preset
         from anchorctl.presets import names as preset_names
@@ -179,7 +186,7 @@ def resolve(request: AnchorOptions) -> Source:
 
         config = load_config(request.config_file, request.config_format, image_size)
         params = dict(config.params)
-        convention = config.convention
+        convention, origin = config.convention, config.origin
     else:
         convention = request.convention or conventions.DEFAULT
         params = convention_params(convention, request.typed, image_size)
@@ -191,7 +198,7 @@ def resolve(request: AnchorOptions) -> Source:
         if chosen is None:
             raise click.UsageError(str(exc)) from None
         raise
-    return Source(convention, params, loaded_preset, levels, module.RULES)
+    return Source(convention, params, loaded_preset, levels, module.RULES, origin)
 
 
 def convention_params(
