@@ -309,6 +309,27 @@ def test_draw_lays_a_toml_config_on_the_picture(tmp_path: Path) -> None:
     assert not lit[158, 200] and not lit[225, 200]
 
 
+def test_only_the_anchor_options_and_toml_follow_the_picture(tmp_path: Path) -> None:
+    from anchorctl.cli.source import AnchorOptions
+
+    toml = tmp_path / "anchors.txt"  # a TOML config under a name that does not say so
+    toml.write_text(run("presets", "show", "ssd300").stdout)
+    follows = {
+        "options": AnchorOptions(),
+        "toml, told by --config-format": AnchorOptions(config_file=toml, config_format="toml"),
+    }
+    keeps_its_own = {
+        "preset": AnchorOptions(preset="ssd300"),
+        "mmdet": AnchorOptions(config_file=SSD_MM),
+        "yolo": AnchorOptions(config_file=YOLOV5),
+        "tf": AnchorOptions(config_file=SSD_TF),
+        "detectron2": AnchorOptions(config_file=RETINANET_D2),
+        "--input-size given": AnchorOptions(input_size=(300, 300)),
+    }
+    assert all(request.follows_picture() for request in follows.values())
+    assert not any(request.follows_picture() for request in keeps_its_own.values())
+
+
 # -- where the anchors came from: list and count say it ---------------------------------------
 
 

@@ -146,7 +146,7 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     images, cells, every, all_cells = opts.images, opts.cells, opts.every, opts.all_cells
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
-    follow = _follows_picture(request)
+    follow = request.follows_picture()
     # The anchors as the options describe them, to check the request before any image is read.
     probe = _source(request, _header_size(images[0]) if follow else None)
     chosen_levels = _levels(probe, opts.level)
@@ -195,22 +195,6 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
             progress.advance()
     if failures:
         raise AnchorError(f"{failures} of {len(images)} images failed; the others were drawn")
-
-
-def _follows_picture(request: AnchorOptions) -> bool:
-    """Whether each picture's own size is the network input the anchors are laid on.
-
-    So it is for the anchor options and anchorctl's TOML (feature maps written out) when no
-    --input-size is given. A preset or a framework config has its own input (SSD's 300x300,
-    a test resize, YOLO's 640) that the picture is scaled to, as the framework resizes it.
-    """
-    if request.input_size is not None or request.preset is not None:
-        return False
-    if request.config_file is None:
-        return True
-    from anchorctl.configs import format_of
-
-    return format_of(request.config_file, request.config_format) == "toml"
 
 
 def _source(request: AnchorOptions, size: tuple[int, int] | None) -> Source:

@@ -108,6 +108,23 @@ class AnchorOptions:
         """``--input-size``, or the size in ``--image``'s header (``None`` when neither)."""
         return network_input(self.input_size, self.image_file)
 
+    def follows_picture(self) -> bool:
+        """Whether a command that shows the anchors on a picture lays them on the picture's
+        own size (``request.at(picture_size)``).
+
+        So it does for the anchor options and anchorctl's TOML (feature maps written out) when
+        no network input is given. A preset or a framework config has its own input (SSD's
+        300x300, a test resize, YOLO's 640) that the picture is scaled to, as the framework
+        resizes it; a fixed-input config would refuse the picture's size.
+        """
+        if self.network_input() is not None or self.preset is not None:
+            return False
+        if self.config_file is None:
+            return True
+        from anchorctl.configs import format_of
+
+        return format_of(self.config_file, self.config_format) == "toml"
+
 
 @dataclass(frozen=True)
 class Source:
