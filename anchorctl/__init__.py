@@ -20,6 +20,8 @@ from anchorctl.errors import AnchorError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from anchorctl.configs import load_config
+    from anchorctl.configs.toml import Config
     from anchorctl.conventions.mxnet import (
         MultiBoxPriorSpec,
         Shape,
@@ -39,6 +41,8 @@ _LAZY = {
     "decode_ssd": "anchorctl.decode",
     "Explanation": "anchorctl.explain",
     "explain_cell": "anchorctl.explain",
+    "load_config": "anchorctl.configs",
+    "Config": "anchorctl.configs.toml",
 }
 
 __all__ = [  # noqa: RUF022 - grouped: eager names first, then the lazy ones
@@ -52,6 +56,8 @@ __all__ = [  # noqa: RUF022 - grouped: eager names first, then the lazy ones
     "decode_ssd",
     "Explanation",
     "explain_cell",
+    "load_config",
+    "Config",
 ]
 
 

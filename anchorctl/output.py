@@ -3,7 +3,8 @@
 The JSON contract (names kept stable for scripts):
 
 * object: ``convention``, ``units``, ``ratio`` (what a ratio means), ``box_format``,
-  ``image_size`` ``[w, h]`` or null, ``levels`` (each ``level, feature_map, stride, per_cell,
+  ``image_size`` ``[w, h]`` or null, ``config_origin`` (for a framework config, the file and
+  key the anchors came from, else null), ``levels`` (each ``level, feature_map, stride, per_cell,
   count, first_index, shapes``); for a single feature map also ``feature_map`` ``[rows, cols]``,
   ``per_cell`` and ``shapes`` at the top. Each shape is ``slot``, the parameters that made it
   (``size``, ``ratio``, ...), ``width``, ``height`` in the convention's units, plus
@@ -48,7 +49,8 @@ class View:
     """What ``list`` shows: some levels of a source, in one box format.
 
     ``indices[i]`` is level ``levels[i]``'s index in the source and ``first[i]`` the index of
-    its first anchor among all the source's anchors.
+    its first anchor among all the source's anchors. ``origin`` names, for a framework
+    config, the file and key the anchors came from ("" otherwise).
     """
 
     rules: Rules
@@ -59,6 +61,7 @@ class View:
     box_format: str = "xyxy"
     several: bool = False  # the source has more than one level: rows say which
     preformatted: bool = False  # the levels' arrays are in box_format already (native form)
+    origin: str = ""
 
     def boxes(self, block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """A block of the levels' anchors in the view's box format."""
@@ -123,6 +126,7 @@ def header(view: View) -> dict[str, Any]:
         "ratio": view.rules.ratio_meaning,
         "box_format": view.box_format,
         "image_size": list(view.image_size) if view.image_size is not None else None,
+        "config_origin": view.origin or None,
     }
     if len(levels) == 1:
         out["feature_map"] = levels[0]["feature_map"]

@@ -1,6 +1,6 @@
 """Named detector configurations, kept as data in ``anchorctl/presets/*.toml``.
 
-A preset file is a config (see :mod:`anchorctl.config`) whose ``[[levels]]`` tables leave out
+A preset file is a config (see :mod:`anchorctl.configs.toml`) whose ``[[levels]]`` tables leave out
 ``feature_map``: the ``[preset]`` table says how each level's feature map follows from the
 network's input size, the way the model's layers compute it:
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anchorctl import config as _config
-from anchorctl.config import Config, config_from_mapping
+from anchorctl.configs import toml as _config
+from anchorctl.configs.toml import Config, config_from_mapping
 from anchorctl.errors import AnchorError
 from anchorctl.geometry import RESIZE_MODES
 

@@ -31,9 +31,11 @@ from anchorctl.output import shape_columns as _shape_columns
 
 
 def title(view: View, level: Level | None) -> str:
-    """One line stating the convention, the feature map, the image and the units."""
+    """One line stating where the anchors come from (a framework config's file and key), the
+    convention, the feature map, the image and the units."""
     rules = view.rules
-    parts = [rules.title]
+    parts = [view.origin] if view.origin else []
+    parts.append(rules.title)
     if level is not None:
         rows, cols = level.feature_map
         parts.append(f"feature map {rows} rows x {cols} cols")

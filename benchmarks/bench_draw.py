@@ -345,7 +345,7 @@ def main() -> int:
                 "Pillow open+draw+save (baseline)": lambda: pillow_baseline(
                     src, theirs, boxes, colours, line
                 ),
-                "anchorctl _draw_one": lambda: _draw_one(src, ours, request, opts),
+                "anchorctl _draw_one": lambda: _draw_one(src, ours, request, opts, True),
                 "anchorctl draw (CliRunner)": lambda: run_cli(runner, argv),
             },
             args.repeat,

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from anchorctl import conventions
-from anchorctl.config import Config, config_from_mapping, dump_config, load_config
+from anchorctl.configs import load_config
+from anchorctl.configs.toml import Config, config_from_mapping, dump_config
 from anchorctl.errors import AnchorError
 
 

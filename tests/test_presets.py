@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from anchorctl import conventions, presets
-from anchorctl.config import dump_config, load_config
+from anchorctl.configs import load_config
+from anchorctl.configs.toml import dump_config
 from anchorctl.errors import AnchorError
 
 from support import load_vector, run

@@ -42,8 +42,8 @@ def quickstart(name: str) -> str:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copytree(SAMPLES, tmp_path / "sample_images")
-    annotations = ROOT / "tests" / "data" / "annotations"
-    shutil.copytree(annotations, tmp_path / "tests" / "data" / "annotations")
+    for data in ("annotations", "configs"):
+        shutil.copytree(ROOT / "tests" / "data" / data, tmp_path / "tests" / "data" / data)
     return tmp_path
 
 

@@ -74,6 +74,7 @@ def run_count(request: AnchorOptions, opts: CountOptions) -> None:
             "convention": source.convention,
             "preset": source.preset.name if source.preset else None,
             "image_size": _image_size(source),
+            "config_origin": source.origin or None,
             "total": total,
             "levels": rows,
         }
@@ -101,6 +102,8 @@ def _print_table(source: Source, rows: list[dict[str, Any]], total: int) -> None
     if source.preset is not None:
         w, h = source.preset.input_size
         title = f"{source.preset.name} ({source.preset.framework}) · input {w} x {h} px · {title}"
+    elif source.origin:
+        title = f"{source.origin} · {title}"
     con = console(sys.stdout)
     con.print(title, style="bold cyan", soft_wrap=True)
     con.print(level_table(rows))

@@ -140,13 +140,11 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 def draw(ctx: click.Context, /, **values: Any) -> None:
     """Draw anchors onto IMAGE files with Pillow.
 
-    The legend lists each slot's parameters and width x height in pixels, in a corner where
-    it covers no anchor, else beside or below the image. Each image is taken as the network
-    input (or scaled from --input-size), so pixel conventions draw at their true size;
-    images under 256 px a side are drawn larger. Requests so dense they would paint the
-    image solid are thinned to every N-th cell or grid line, with a note. Outputs are
-    written whole or not at all, never over an input. Images that cannot be read are
-    reported and skipped; the exit status is then 1.
+    The legend gives each slot's parameters and pixel size, where it covers no anchor.
+    Presets and framework configs are drawn at their own input, scaled to the image; other
+    anchors take the image as the input. Small images are drawn larger; requests that would
+    paint the image solid are thinned, with a note. Outputs are written whole or not at
+    all, never over an input; unreadable images are skipped (exit status 1).
     """
     run_draw(AnchorOptions.from_context(ctx), record(DrawOptions, values))
 
@@ -156,9 +154,10 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     images, cells, every, all_cells = opts.images, opts.cells, opts.every, opts.all_cells
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
+    follow = request.follows_picture()
     # The anchors as the options describe them, to check the request before any image is read.
     header = _header_size(images[0])
-    probe = _source(request, header)
+    probe = _source(request, header if follow else None)
     chosen_levels = _levels(probe, opts.level)
     from anchorctl.cells import check_cells, count_cells
 
@@ -196,7 +195,7 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
                     raise AnchorError(
                         f"refusing to overwrite the input {str(target)!r}; choose another -o"
                     )
-                _draw_one(source, target, request, opts, truth)
+                _draw_one(source, target, request, opts, follow, truth)
             except AnchorError as exc:
                 if len(images) == 1:
                     raise
@@ -208,10 +207,8 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
 
 
 def _source(request: AnchorOptions, size: tuple[int, int] | None) -> Source:
-    """The anchors for an image of ``size`` (the network input unless --input-size says)."""
-    if request.input_size is None and size is not None and request.preset is None:
-        request = request.at(size)
-    return resolve(request)
+    """The anchors for a picture of ``size`` (``None``: at the options' own input)."""
+    return resolve(request.at(size) if size is not None else request)
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -336,6 +333,7 @@ def _draw_one(
     target: Path | None,
     request: AnchorOptions,
     opts: DrawOptions,
+    follow: bool,
     truth: Annotations | None = None,
 ) -> None:
     import numpy as np
@@ -345,7 +343,7 @@ def _draw_one(
 
     loaded = render.load_image(source)
     img_w, img_h = loaded.size
-    anchors = _source(request, (img_w, img_h))
+    anchors = _source(request, (img_w, img_h) if follow else None)
     # A thumbnail is drawn larger so its lines and legend can be read (the title says so);
     # without a legend the picture keeps the image's own size.
     image, factor = (loaded, 1) if opts.no_legend else render.upscale(loaded)

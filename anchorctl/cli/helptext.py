@@ -138,7 +138,9 @@ def _convention_lines(ctx: click.Context, takes_one: bool, formatter: click.Help
     for name in conventions.MODULES:
         rules = conventions.load(name).RULES
         units = "normalized" if rules.normalized else "px"
-        rows.append((name, f"{_short_title(rules)} (ratio {short_ratio(rules)}, {units})"))
+        ratio = short_ratio(rules)
+        shape = "w x h pairs" if ratio == "none" else f"ratio {ratio}"
+        rows.append((name, f"{_short_title(rules)} ({shape}, {units})"))
     option_name = "--convention NAME" if takes_one else "--conventions A,B"
     with formatter.section("Conventions"):
         formatter.write_text(f"`{ctx.command_path} {option_name} --help` lists their options.")

@@ -201,6 +201,7 @@ def make_view(source: Source, level: int | None, box_format: str) -> View:
         box_format=fmt,
         several=len(source.levels) > 1,
         preformatted=preformatted,
+        origin=source.origin,
     )
 
 

@@ -58,7 +58,7 @@ def presets(ctx: click.Context, fmt: str) -> None:
 def show(name: str, fmt: str, **sizes: tuple[int, int] | None) -> None:
     """Print preset NAME as a config: its convention, input size and every level."""
     image_size = merge_legacy(sizes).get("input_size")
-    from anchorctl.config import dump_config
+    from anchorctl.configs.toml import dump_config
     from anchorctl.presets import load_preset, names
 
     if name not in names():

@@ -59,14 +59,10 @@ class ReportOptions:
     epilog="""\b
 Examples:
   anchorctl report instances_val2017.json --preset ssd300 -o report.html
-  anchorctl report instances_val2017.json --preset ssd300 --iou 0.6 -o r.html
   anchorctl report labels/ --images-dir images/ --preset yolov5 --suggest \\
       -o yolo-report.html
   anchorctl report boxes.csv --convention torchvision --sizes 32 \\
       --ratios 0.5,1,2 --feature-map 20x20 --input-size 640 -o r.html
-
-Crops of the worst boxes find their images by name in --image-root, beside the
-annotations, in --images-dir, or in images/ or JPEGImages/ next to them.
 """,
 )
 @dataset_options
@@ -90,7 +86,7 @@ annotations, in --images-dir, or in images/ or JPEGImages/ next to them.
     "--image-root",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder the image names are relative to (for crops).",
+    help="Where the images are, for crops [default: beside the annotations].",
 )
 @option(
     "--max-points",

@@ -27,6 +27,7 @@ from anchorctl.cli.options import (
     record,
     typed_options,
 )
+from anchorctl.configs import FORMATS
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -36,7 +37,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def source_options(func: F) -> F:
-    """``--preset NAME`` and ``--config FILE``."""
+    """``--preset NAME``, ``--config FILE`` and ``--config-format FORMAT``."""
     return apply(
         func,
         option(
@@ -52,7 +53,16 @@ def source_options(func: F) -> F:
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,
             section=SOURCE,
-            help="Anchors from a TOML config file.",
+            help="TOML, YOLO or Detectron2 .yaml, MMDetection .py, TF .config (never run).",
+        ),
+        option(
+            "--config-format",
+            "config_format",
+            type=click.Choice(FORMATS),
+            default=None,
+            metavar="FORMAT",
+            section=SOURCE,
+            help="Read --config as (default: by its name and content).",
         ),
     )
 
@@ -70,6 +80,7 @@ class AnchorOptions:
 
     preset: str | None = None
     config_file: Path | None = None
+    config_format: str | None = None
     convention: str = "mxnet"
     feature_map: tuple[tuple[int, int], ...] = ()
     input_size: tuple[int, int] | None = None
@@ -97,16 +108,39 @@ class AnchorOptions:
         """``--input-size``, or the size in ``--image``'s header (``None`` when neither)."""
         return network_input(self.input_size, self.image_file)
 
+    def follows_picture(self) -> bool:
+        """Whether a command that shows the anchors on a picture lays them on the picture's
+        own size (``request.at(picture_size)``).
+
+        So it does for the anchor options and anchorctl's TOML (feature maps written out) when
+        no network input is given. A preset or a framework config has its own input (SSD's
+        300x300, a test resize, YOLO's 640) that the picture is scaled to, as the framework
+        resizes it; a fixed-input config would refuse the picture's size.
+        """
+        if self.network_input() is not None or self.preset is not None:
+            return False
+        if self.config_file is None:
+            return True
+        from anchorctl.configs import format_of
+
+        return format_of(self.config_file, self.config_format) == "toml"
+
 
 @dataclass(frozen=True)
 class Source:
-    """The resolved anchors: convention, parameters, and the preset if one was named."""
+    """The resolved anchors: convention, parameters, and the preset if one was named.
+
+    ``origin`` says, for a framework config, which file and key the anchors came from and how
+    its feature maps and input were derived (:attr:`anchorctl.configs.toml.Config.origin`);
+    it is empty otherwise.
+    """
 
     convention: str
     params: Mapping[str, Any]
     preset: Preset | None
     levels: list[Level]
     rules: Rules
+    origin: str = ""
 
     @property
     def total(self) -> int:
@@ -137,6 +171,8 @@ def resolve(request: AnchorOptions) -> Source:
     image_size = request.network_input()
     if request.preset is not None and request.config_file is not None:
         raise click.UsageError("give --preset or --config, not both")
+    if request.config_format is not None and request.config_file is None:
+        raise click.UsageError("--config-format needs --config FILE")
     chosen = None
     if request.preset is not None or request.config_file is not None:
         chosen = "--preset" if request.preset is not None else "--config"
@@ -147,6 +183,7 @@ def resolve(request: AnchorOptions) -> Source:
             "(`anchorctl presets show NAME --format toml > my.toml`)"
         )
     loaded_preset = None
+    origin = ""
     if request.preset is not None:
         from anchorctl.presets import load_preset
         from anchorctl.presets import names as preset_names
@@ -162,13 +199,11 @@ def resolve(request: AnchorOptions) -> Source:
             raise click.BadParameter(str(exc), param_hint="'--input-size'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif request.config_file is not None:
-        from anchorctl.config import load_config
+        from anchorctl.configs import load_config
 
-        config = load_config(request.config_file)
+        config = load_config(request.config_file, request.config_format, image_size)
         params = dict(config.params)
-        if image_size is not None:
-            params["image_size"] = image_size
-        convention = config.convention
+        convention, origin = config.convention, config.origin
     else:
         convention = request.convention or conventions.DEFAULT
         params = convention_params(convention, request.typed, image_size)
@@ -180,7 +215,7 @@ def resolve(request: AnchorOptions) -> Source:
         if chosen is None:
             raise click.UsageError(str(exc)) from None
         raise
-    return Source(convention, params, loaded_preset, levels, module.RULES)
+    return Source(convention, params, loaded_preset, levels, module.RULES, origin)
 
 
 def convention_params(

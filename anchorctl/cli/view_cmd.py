@@ -99,7 +99,7 @@ def run_view(request: AnchorOptions, opts: ViewOptions) -> None:
     image = opts.image
     refuse_inputs(opts.output, [image, opts.boxes_path])
     header = image_size(image)
-    if request.input_size is None and request.preset is None:
+    if request.follows_picture():
         request = request.at(header)  # the image is the network input
     source = resolve(request)
     net = source.image_size or header

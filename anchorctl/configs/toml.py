@@ -15,6 +15,10 @@ Keys are the command-line option names with ``_`` for ``-`` (``base_size``, ``mi
 ``anchorctl presets show NAME --format toml`` prints one to start from. A per-level option
 may sit at the top (then it applies to every level) or in each level. A bad config is
 refused with the file, the key and what was expected.
+
+:class:`Config` and :func:`config_from_mapping` are shared by every reader of
+:mod:`anchorctl.configs`: each turns its framework's file into this mapping, so every format
+is validated by the same code and ends in the same record.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from anchorctl import conventions
+from anchorctl.configs.reading import read_text
 from anchorctl.conventions.base import Option
 from anchorctl.errors import AnchorError
 
@@ -42,37 +47,50 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the backport, when insta
 
 @dataclass(frozen=True)
 class Config:
-    """A convention and its parameters, ready for ``generate(params)``."""
+    """A convention and its parameters, ready for ``generate(params)``.
+
+    ``params`` maps option names to values as :mod:`anchorctl.conventions.base` describes:
+    ``feature_maps`` is a list of ``(rows, cols)``, ``image_size`` the network input
+    ``(width, height)`` in pixels (or absent), per-level options hold one entry per level (or
+    one for all). ``origin`` says, for a framework config, which file and key the anchors came
+    from and how the feature maps were derived; it is empty for a TOML config.
+    """
 
     convention: str
     params: Mapping[str, Any]
+    origin: str = ""
 
     @property
     def feature_maps(self) -> list[tuple[int, int]]:
         return list(self.params["feature_maps"])
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config; :class:`AnchorError` names the file and key."""
+def read(
+    path: str | Path, input_size: tuple[int, int] | None = None, text: str | None = None
+) -> Config:
+    """Read and validate a TOML config; :class:`AnchorError` names the file and key.
+
+    ``input_size`` ``(width, height)``, when given, replaces the config's ``image_size`` (its
+    feature maps are written in the file and stay as they are); ``text`` is the file's text
+    when it was already read.
+    """
     name = str(path)
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
         raise AnchorError(
             f"config {name!r}: reading TOML needs Python 3.11 or later, or `pip install tomli`"
         )
+    if text is None:
+        text = read_text(path)
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise AnchorError(f"config {name!r}: no such file") from None
-    except IsADirectoryError:
-        raise AnchorError(f"config {name!r}: it is a folder") from None
-    except PermissionError:
-        raise AnchorError(f"config {name!r}: permission denied") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AnchorError(f"config {name!r}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise AnchorError(f"config {name!r}: not a text file") from None
-    return config_from_mapping(data, name)
+    except RecursionError:
+        raise AnchorError(f"config {name!r}: values nest too deeply") from None
+    config = config_from_mapping(data, name)
+    if input_size is None:
+        return config
+    return Config(config.convention, {**config.params, "image_size": input_size})
 
 
 def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> Config:
@@ -131,6 +149,18 @@ def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> Confi
         params[key] = values
     params["feature_maps"] = feature_maps
     return Config(convention, params)
+
+
+def checked(config: Config, where: str) -> Config:
+    """``config`` once its convention accepts its parameters, else :class:`AnchorError`
+    prefixed with ``where`` (a framework config's file and key). The convention is tried on
+    maps of at most 2 x 2, so a bad value is reported before any anchors are made."""
+    small = [(min(r, 2), min(c, 2)) for r, c in config.feature_maps]
+    try:
+        conventions.load(config.convention).generate({**config.params, "feature_maps": small})
+    except AnchorError as exc:
+        raise AnchorError(f"{where}: {exc}") from None
+    return config
 
 
 def _unknown(where: str, key: str, convention: str, options: Mapping[str, Option]) -> str:
@@ -203,7 +233,7 @@ def coerce(option: Option, value: Any, where: str) -> Any:
 
 
 def dump_config(config: Config, header: Sequence[str] = ()) -> str:
-    """TOML text that :func:`load_config` reads back to the same config."""
+    """TOML text that :func:`read` reads back to the same config."""
     options = {o.name: o for o in conventions.load(config.convention).OPTIONS}
     lines = [f"# {line}" for line in header]
     lines.append(f"convention = {_toml(config.convention)}")
