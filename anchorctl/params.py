@@ -208,3 +208,19 @@ KIND_TYPES: dict[str, click.ParamType] = {  # type: ignore[type-arg]
     "yx": FloatList("Y,X", "16,16 (one number for both)", pair=True),
     "whs": WidthHeightPairs(),
 }
+
+
+class InputPath(click.Path):
+    """A path the command reads: recorded by identity (:mod:`anchorctl.inputs`), so that no
+    output of the run can replace it, however the two are spelled."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        from anchorctl import inputs
+        from anchorctl.errors import AnchorError
+
+        try:
+            inputs.register(path)
+        except AnchorError as exc:
+            self.fail(str(exc), param, ctx)
+        return path

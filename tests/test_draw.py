@@ -379,7 +379,7 @@ def test_no_input_of_a_batch_is_overwritten_by_another_ones_output(tmp_path: Pat
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        f"anchorctl: error: refusing to overwrite the input '{second}'; choose another -o"
+        f"anchorctl: error: refusing to overwrite the input '{second}'; choose another output"
     )
     assert lines[1] == "anchorctl: error: 1 of 2 images failed; the others were drawn"
     assert second.read_bytes() == before

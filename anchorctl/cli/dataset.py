@@ -32,7 +32,7 @@ RESIZE = ("stretch", "letterbox", "shorter-side")
 def dataset_options(func: F) -> F:
     """ANNOTATIONS and the options that say how to read them and resize their images."""
     options = [
-        click.argument("annotations", type=click.Path(path_type=Path)),
+        click.argument("annotations", type=params.InputPath(path_type=Path)),
         click.option(
             "--annotations-format",
             "ann_format",
@@ -51,7 +51,7 @@ def dataset_options(func: F) -> F:
         click.option("--include-difficult", is_flag=True, help="Keep VOC difficult objects."),
         click.option(
             "--images-dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=params.InputPath(file_okay=False, path_type=Path),
             default=None,
             help="Where YOLO's images are (their headers give the image sizes).",
         ),

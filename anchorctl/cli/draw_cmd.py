@@ -47,7 +47,7 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 """
     + ANCHOR_HELP,
 )
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=params.InputPath(path_type=Path))
 @source_options
 @anchor_options
 @click.option(
@@ -62,7 +62,7 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 @click.option(
     "--boxes",
     "boxes_path",
-    type=click.Path(path_type=Path),
+    type=params.InputPath(path_type=Path),
     default=None,
     help="Ground-truth annotations (COCO, VOC, YOLO or CSV): each box of the image is drawn "
     "green when an anchor covers it at --iou, red when none does, with its best anchor dashed.",
@@ -162,15 +162,12 @@ def draw(
         if not (cells or every or all_cells):
             selection = ((), None, False)
             values = {**values, "_no_cells": True}
-    inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
         for source, target in targets:
             try:
-                if target is not None and _file_key(target) in inputs:
-                    raise AnchorError(
-                        f"refusing to overwrite the input {str(target)!r}; choose another -o"
-                    )
+                if target is not None:
+                    _check_target(target)
                 _draw_one(source, target, ctx, values, selection, grid, fill, truth, iou_threshold)
             except AnchorError as exc:
                 if len(images) == 1:
@@ -377,13 +374,15 @@ def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float,
     return img_w / net[0], img_h / net[1]
 
 
-def _file_key(path: Path) -> tuple[int, int] | None:
-    """``(device, inode)`` of an existing file (through symlinks), else ``None``."""
+def _check_target(target: Path) -> None:
+    """Refuse an input or an unwritable file as the output before drawing (atomic_write
+    would refuse it after)."""
+    from anchorctl.atomic import check_target
+
     try:
-        status = path.stat()
-    except (OSError, ValueError):
-        return None
-    return status.st_dev, status.st_ino
+        check_target(target)
+    except PermissionError:
+        raise AnchorError(f"cannot write {str(target)!r}: permission denied") from None
 
 
 def _title(anchors: Source, level_ids: list[int], count: int) -> str:

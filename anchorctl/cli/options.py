@@ -81,7 +81,7 @@ def image_size_options(func: F) -> F:
     func = click.option(
         "--image",
         "image_file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=params.InputPath(dir_okay=False, path_type=Path),
         default=None,
         help="Take the image size (after EXIF rotation) from this image file.",
     )(func)

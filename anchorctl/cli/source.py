@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from anchorctl import params
 from anchorctl.cli.options import parse_typed, resolve_image_size, typed_options
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ def source_options(func: F) -> F:
     func = click.option(
         "--config",
         "config_file",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=params.InputPath(dir_okay=False, path_type=Path),
         default=None,
         help="Anchors described by a TOML config (see `anchorctl presets show`).",
     )(func)
