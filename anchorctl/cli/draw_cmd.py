@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -28,6 +28,7 @@ SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than draw it
 _BYTES_PER_CELL = 16  # a (row, col) pair of int64
 _BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
+STREAM_LIMIT = 512 << 20  # bytes of an image read from a pipe
 
 
 @click.command(
@@ -128,6 +129,7 @@ def draw(
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
     values = {**values, "level": level}
+    images = tuple(_read_if_stream(path) for path in images)
     # The anchors as the options describe them, to check the request before any image is read.
     probe = _source(ctx, values, _header_size(images[0]))
     chosen_levels = _levels(probe, level)
@@ -149,7 +151,8 @@ def draw(
             * probe.levels[i].per_cell for i in chosen_levels)
     )  # fmt: skip
     targets = _plan_outputs(images, output)
-    _make_folder(output)
+    created = _make_folder(output)
+    ctx.call_on_close(lambda: _remove_if_empty(created))  # a run that drew nothing leaves none
     selection = (cells, every, all_cells)
     truth = None
     if boxes_path is not None:
@@ -192,6 +195,11 @@ def _header_size(path: Path) -> tuple[int, int] | None:
     from anchorctl.imagesize import image_size
 
     try:
+        if _readable(path) is not path:
+            from anchorctl.render import load_image
+
+            size: tuple[int, int] = load_image(_readable(path)).size
+            return size
         return image_size(path)
     except AnchorError:
         return None
@@ -233,8 +241,10 @@ def _plan_outputs(images: tuple[Path, ...], output: str | None) -> list[tuple[Pa
         raise click.UsageError("-o: give a FILE, a DIR or -")
     path = Path(output) if output is not None else None
     as_folder = output is None or output.endswith(("/", os.sep)) or Path(output).is_dir()
-    if path is not None and not as_folder and path.suffix:
-        if path.suffix.lower() not in SUFFIX_FORMATS:
+    # An existing file that is not a folder (/dev/full, a file named without a suffix) is
+    # written as one PNG, not taken for a folder to create.
+    if path is not None and not as_folder and (path.suffix or path.exists()):
+        if path.suffix and path.suffix.lower() not in SUFFIX_FORMATS:
             raise click.UsageError(
                 f"-o {output}: unknown image type {path.suffix!r}; use .png, .jpg "
                 "or .jpeg, a folder (end it with /) or -"
@@ -259,19 +269,84 @@ def _plan_outputs(images: tuple[Path, ...], output: str | None) -> list[tuple[Pa
     return planned
 
 
-def _make_folder(output: str | None) -> None:
-    """Create the folder of ``-o DIR`` when it does not exist yet (never for -o FILE)."""
+def _make_folder(output: str | None) -> list[Path]:
+    """Create the folder of ``-o DIR`` when it does not exist yet (never for -o FILE); return
+    the folders created, outermost first."""
     if output is None or output == "-":
-        return
+        return []
     folder = Path(output)
-    if folder.suffix and not output.endswith(("/", os.sep)) and not folder.is_dir():
-        return  # -o FILE: its folder must exist
+    is_folder = output.endswith(("/", os.sep)) or folder.is_dir()
+    if not is_folder and (folder.suffix or folder.exists()):
+        return []  # -o FILE: its folder must exist
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_if_empty([p for p in missing if p.is_dir()])
         raise AnchorError(
             f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
         ) from None
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (outermost first) that are still empty, innermost first."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (an image was drawn into it), or gone: keep what is left
+
+
+def _read_if_stream(path: Path) -> Path:
+    """``path`` itself, or for a pipe, socket or character device (``/dev/stdin``) a
+    :class:`_Streamed` path holding its bytes, read once (at most :data:`STREAM_LIMIT`):
+    Pillow needs to seek, and the header is read before the image."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return path  # missing or unreadable: reported when its turn comes
+    if not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)):
+        return path
+    from anchorctl.memory import human_bytes
+
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(STREAM_LIMIT + 1)
+    except OSError as exc:
+        raise AnchorError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
+    if len(data) > STREAM_LIMIT:
+        raise AnchorError(
+            f"cannot read image {str(path)!r}: more than {human_bytes(STREAM_LIMIT)} from a "
+            "pipe; save it to a file and draw that"
+        )
+    streamed = _Streamed(path)
+    streamed.data = data
+    return streamed
+
+
+class _Streamed(type(Path())):  # type: ignore[misc]
+    """The path of a pipe whose bytes were read already (see :func:`_read_if_stream`);
+    paths derived from it (``.parent``) have no ``data``."""
+
+    data: bytes | None = None
+
+
+def _readable(path: Path) -> Path:
+    """What Pillow opens for ``path``: the path, or a streamed image's bytes (named, so
+    messages still name the file)."""
+    data = path.data if isinstance(path, _Streamed) else None
+    if data is None:
+        return path
+    import io
+
+    class _Named(io.BytesIO):
+        def __str__(self) -> str:
+            return str(path)
+
+    return cast(Path, _Named(data))
 
 
 def _draw_one(
@@ -290,7 +365,7 @@ def _draw_one(
     from anchorctl import render
     from anchorctl.cells import cell_anchors, grid_lines, select_cells
 
-    image = render.load_image(source)
+    image = render.load_image(_readable(source))
     img_w, img_h = image.size
     anchors = _source(ctx, values, (img_w, img_h))
     level_ids = _levels(anchors, values.get("level"))  # type: ignore[arg-type]

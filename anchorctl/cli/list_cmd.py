@@ -20,6 +20,7 @@ from anchorctl.cli.options import (
     image_size_options,
 )
 from anchorctl.cli.source import Source, from_cli, source_options
+from anchorctl.cli.streams import stdout_file
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level
@@ -110,12 +111,14 @@ def list_anchors(ctx: click.Context, /, **values: Any) -> None:
     view = make_view(source, values["level"], values["box_format"])
     output: Path | None = values["output"]
     all_anchors = values["all_anchors"]
-    if output is not None and (all_anchors or fmt == "npy"):
+    # A file on disk, -o or stdout redirected to one (`> big.json`), must have room for it.
+    destination = output if output is not None else stdout_file()
+    if destination is not None and (all_anchors or fmt == "npy"):
         from anchorctl.memory import check_disk
 
         per_anchor = 16 if fmt == "npy" else _TEXT_BYTES_PER_ANCHOR
         check_disk(
-            output,
+            destination,
             view.total * per_anchor,
             f"{view.total:,} anchors as {fmt}",
             ("" if fmt == "npy" else "use --format npy (the most compact), or ")

@@ -98,7 +98,9 @@ def from_cli(ctx: click.Context, values: Mapping[str, Any]) -> Source:
         try:
             loaded_preset = load_preset(preset, image_size)
         except AnchorError as exc:  # a size the model cannot take: the options are wrong
-            raise click.BadParameter(str(exc), param_hint="'--image-size'") from None
+            given = "--image" if values.get("image_file") is not None else "--image-size"
+            message = str(exc).replace("--image-size", given)  # name the option typed
+            raise click.BadParameter(message, param_hint=f"'{given}'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif config_file is not None:
         from anchorctl.config import load_config
