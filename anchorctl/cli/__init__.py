@@ -98,7 +98,10 @@ class AnchorctlGroup(click.Group):
         with streams.closed_streams_replaced(), signals.handled() as watch, inputs.watching():
             try:
                 result = super().main(args, prog_name, standalone_mode=False, **extra)
+                # Deliver buffered output while signals and errors are still handled here.
+                sys.stdout.flush()
             except signals.Stopped as stop:
+                _quiet_stdout()  # what is left in stdout's buffer is not delivered, nor waited on
                 _fail(stop.message, stop.status)
             except _NO_ARGS_IS_HELP as exc:  # a bare `anchorctl`: help on stdout, success
                 ctx = getattr(exc, "ctx", None)
@@ -123,6 +126,9 @@ class AnchorctlGroup(click.Group):
                     "or levels) or raise the memory limit",
                     EXIT_RUNTIME,
                 )
+            except BrokenPipeError:  # the reader left (`| head`): end quietly, as click does
+                _quiet_stdout()
+                sys.exit(EXIT_RUNTIME)
             except OSError as exc:  # writing stdout failed: a full disk, a closed stream
                 _quiet_stdout()
                 where = f" {exc.filename!r}" if exc.filename else " output"

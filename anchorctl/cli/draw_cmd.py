@@ -29,6 +29,7 @@ MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than
 _BYTES_PER_CELL = 16  # a (row, col) pair of int64
 _BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
 STREAM_LIMIT = 512 << 20  # bytes of an image read from a pipe
+_HEAD_BYTES = 1 << 20  # enough of a stream for Pillow to tell whether it is an image
 
 
 @click.command(
@@ -312,19 +313,47 @@ def _read_if_stream(path: Path) -> Path:
         return path
     from anchorctl.memory import human_bytes
 
+    name = str(path)
+    chunks: list[bytes] = []
+    size = 0
     try:
         with open(path, "rb") as stream:
-            data = stream.read(STREAM_LIMIT + 1)
+            checked = False
+            while size <= STREAM_LIMIT:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if not checked and size >= _HEAD_BYTES:  # endless garbage is refused early
+                    _check_image_start(b"".join(chunks), name)
+                    checked = True
     except OSError as exc:
-        raise AnchorError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from None
-    if len(data) > STREAM_LIMIT:
+        raise AnchorError(f"cannot read image {name!r}: {exc.strerror or exc}") from None
+    if size > STREAM_LIMIT:
         raise AnchorError(
-            f"cannot read image {str(path)!r}: more than {human_bytes(STREAM_LIMIT)} from a "
+            f"cannot read image {name!r}: more than {human_bytes(STREAM_LIMIT)} from a "
             "pipe; save it to a file and draw that"
         )
+    data = b"".join(chunks)
     streamed = _Streamed(path)
     streamed.data = data
     return streamed
+
+
+def _check_image_start(head: bytes, name: str) -> None:
+    """Refuse a stream whose first bytes are not the start of an image Pillow knows."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(head)):
+            pass
+    except UnidentifiedImageError:
+        raise AnchorError(f"cannot read image {name!r}: not an image Pillow can read") from None
+    except Exception:  # the header runs past the first chunk: the whole image will tell
+        return
 
 
 class _Streamed(type(Path())):  # type: ignore[misc]
