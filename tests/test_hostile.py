@@ -57,7 +57,7 @@ class Case:
     stderr_closed: bool = False
     send: str | None = None  # a signal name (SIGINT, SIGTERM, SIGHUP)
     when: str = ""  # part | part+SECONDS | blocked (on stdout or an input)
-    vmem_mib: int = 600  # ulimit -v in the child
+    vmem_mib: int = 400  # ulimit -v in the child
     outputs: tuple[str, ...] = ()  # files the run may leave (a batch draws the others)
     lines: int = 1  # stderr lines of a failure (a batch: one per image that failed, and a sum)
     refuse: bool = False  # refused up front: "out of memory" is not an acceptable answer
