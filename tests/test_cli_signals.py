@@ -78,10 +78,12 @@ def test_the_watchdog_ends_a_run_that_goes_on_after_a_signal() -> None:
     proc = _stubborn(60)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     took = time.monotonic() - sent
-    assert proc.returncode == 130
-    assert err == "anchorctl: interrupted\n"
+    assert (proc.returncode, err) == (130, "anchorctl: interrupted\n")
     assert took < 60  # ended by the watchdog, not by the command's own end
     assert took >= GRACE_SECONDS * 0.9
 
@@ -91,6 +93,8 @@ def test_a_second_signal_ends_the_run_at_once() -> None:
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143
-    assert err == "anchorctl: stopped by SIGTERM\n"
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err) == (143, "anchorctl: stopped by SIGTERM\n")

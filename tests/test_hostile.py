@@ -348,6 +348,7 @@ def _run(case: Case, work: Path) -> tuple[int, str]:
         for fd in closing:
             os.close(fd)
 
+    proc: subprocess.Popen[bytes] | None = None
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "anchorctl", *shlex.split(case.args)],
@@ -366,10 +367,11 @@ def _run(case: Case, work: Path) -> tuple[int, str]:
         try:
             _, err = proc.communicate(feed if case.stdin == "image" else None, timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
             pytest.fail(f"no end within 60 s: {case.args}")
     finally:
+        if proc is not None and proc.poll() is None:  # a failed wait: leave no process behind
+            proc.kill()
+            proc.communicate()
         if blocked_pipe is not None:
             os.close(blocked_pipe)
     code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
