@@ -176,11 +176,14 @@ def cell_text(value: Any) -> str:
 
 def anchor_text_blocks(
     view: View, block_bytes: int = 1 << 18
-) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.str_]]]:
-    """Blocks of ``(level position, index within the level (n,), text (n, 4 or 8))``.
+) -> Iterator[tuple[int, npt.NDArray[np.int64], list[list[str]]]]:
+    """Blocks of ``(level position, index within the level (n,), text (n rows of 4 or 8))``.
 
     ``text`` holds the four coordinates in the view's box format as shortest float32 text,
-    then the same in pixels for a normalized convention with a known image size.
+    then the same in pixels for a normalized convention with a known image size. Rows are
+    plain ``str`` lists, never numpy string scalars: numpy makes each ``np.str_`` through
+    ``str.__new__``, which runs pending signal handlers and then discards their exception,
+    so a Ctrl-C landing there was lost and the run went on (numpy 2.4, CPython 3.11).
     """
     scale = None
     if view.pixels:
@@ -196,7 +199,7 @@ def anchor_text_blocks(
             values = view.boxes(block)
             if scale is not None:
                 values = np.concatenate([values, values * scale], axis=1)
-            yield position, index, values.astype(str)
+            yield position, index, values.astype(str).tolist()
 
 
 def cell_of(level: Level, index: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], ...]:
@@ -232,7 +235,7 @@ def write_anchors(fmt: str, out: IO[str], view: View) -> None:
         parts = [row, col, slot]
         if view.several:
             parts.insert(0, np.full(len(index), view.indices[position]))
-        lead = np.stack(parts, axis=1).astype(str)
+        lead = np.stack(parts, axis=1).astype(str).tolist()  # plain str: see anchor_text_blocks
         if fmt == "jsonl":
             lines = (
                 "{"

@@ -337,3 +337,19 @@ def lazy_names(module: str, attribute: str) -> Callable[[], Sequence[str]]:
         return names
 
     return load
+
+
+class InputPath(click.Path):
+    """A path the command reads: recorded by identity (:mod:`anchorctl.inputs`), so that no
+    output of the run can replace it, however the two are spelled."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        from anchorctl import inputs
+        from anchorctl.errors import AnchorError
+
+        try:
+            inputs.register(path)
+        except AnchorError as exc:
+            self.fail(str(exc), param, ctx)
+        return path

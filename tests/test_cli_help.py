@@ -9,9 +9,8 @@ import click
 import pytest
 
 from anchorctl import conventions
-from anchorctl.cli import cli
 
-from support import run
+from support import commands, run
 
 # An 80-column terminal: click wraps the help to it.
 NARROW = {"COLUMNS": "80"}
@@ -39,7 +38,7 @@ def help_page(*args: str) -> str:
 def all_commands() -> list[tuple[str, ...]]:
     """Every command path: ``("list",)``, ``("presets", "show")``..."""
     out: list[tuple[str, ...]] = []
-    for name, command in cli.commands.items():
+    for name, command in commands().items():
         out.append((name,))
         if isinstance(command, click.Group):
             out += [(name, sub) for sub in command.commands]

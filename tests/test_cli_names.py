@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from anchorctl import conventions
-from anchorctl.cli import cli
 
-from support import ROOT, SAMPLES, run
+from support import ROOT, SAMPLES, commands, run
 
 DATA = ROOT / "tests" / "data" / "annotations"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -22,7 +21,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def command_paths() -> dict[str, click.Command]:
     """``"list"``, ``"presets show"``... -> the command."""
     out: dict[str, click.Command] = {}
-    for name, command in cli.commands.items():
+    for name, command in commands().items():
         out[name] = command
         if isinstance(command, click.Group):
             out.update({f"{name} {sub}": c for sub, c in command.commands.items()})

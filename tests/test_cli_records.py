@@ -8,7 +8,6 @@ import dataclasses
 import click
 import pytest
 
-from anchorctl.cli import cli
 from anchorctl.cli.compare_cmd import CompareOptions
 from anchorctl.cli.count_cmd import CountOptions
 from anchorctl.cli.coverage_cmd import CoverageOptions
@@ -22,6 +21,8 @@ from anchorctl.cli.report_cmd import ReportOptions
 from anchorctl.cli.source import AnchorOptions
 from anchorctl.cli.suggest_cmd import SuggestOptions
 from anchorctl.cli.view_cmd import ViewOptions
+
+from support import commands
 
 RECORDS: dict[str, tuple[type, ...]] = {
     "list": (AnchorOptions, ListOptions),
@@ -39,7 +40,7 @@ RECORDS: dict[str, tuple[type, ...]] = {
 
 @pytest.mark.parametrize(("name", "records"), RECORDS.items())
 def test_every_option_has_a_field(name: str, records: tuple[type, ...]) -> None:
-    command = cli.commands[name]
+    command = commands()[name]
     ctx = click.Context(command)
     fields = {f.name for r in records for f in dataclasses.fields(r)}
     help_option = command.get_help_option(ctx)
@@ -53,14 +54,14 @@ def test_every_option_has_a_field(name: str, records: tuple[type, ...]) -> None:
 def test_every_anchor_command_is_covered() -> None:
     anchor_commands = {
         name
-        for name, command in cli.commands.items()
+        for name, command in commands().items()
         if any(p.name == "feature_map" for p in command.params)
     }
     assert anchor_commands == set(RECORDS)
 
 
 def test_the_anchor_record_keeps_what_was_typed_in_order() -> None:
-    command = cli.commands["list"]
+    command = commands()["list"]
     args = ["--convention", "torchvision", "--ratios", "2", "--sizes", "32", "--sizes", "64",
             "--feature-map", "2x2", "--feature-map", "1x1", "--image-size", "64x48"]  # fmt: skip
     with command.make_context("list", args) as ctx:

@@ -426,7 +426,7 @@ def test_no_input_of_a_batch_is_overwritten_by_another_ones_output(tmp_path: Pat
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0] == (
-        f"anchorctl: error: refusing to overwrite the input '{second}'; choose another -o"
+        f"anchorctl: error: refusing to overwrite the input '{second}'; choose another output"
     )
     assert lines[1] == "anchorctl: error: 1 of 2 images failed; the others were drawn"
     assert second.read_bytes() == before
@@ -594,6 +594,21 @@ def test_an_anchor_set_too_big_for_memory_is_refused_with_its_size(
         line = one_error_line(result)
         assert line.startswith("anchorctl: error: 40,000,000,000 anchors to draw need ")
         assert "GiB" in line and "choose fewer cells" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("selection", [("--all-cells",), ("--cell", "0,0")])
+def test_a_few_cells_of_a_map_too_big_for_memory_are_refused_before_any_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, selection: tuple[str, ...]
+) -> None:
+    """Thinning (or one cell) makes the drawing small, but the cells are picked from the whole
+    level: the request is refused up front, in one line, not after a thinning note."""
+    monkeypatch.chdir(tmp_path)
+    args = (*selection, "--feature-map", "100000x100000")
+    result = run("draw", str(SAMPLES / "cat.jpg"), *SEED, *args)
+    line = one_error_line(result)
+    assert line.startswith("anchorctl: error: the chosen levels' 40,000,000,000 anchors ")
+    assert "GiB" in line and "use a smaller feature map" in line
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -14,17 +15,23 @@ PROBE = """
 import json, sys
 from anchorctl.cli import cli
 try:
-    cli.main(args=sys.argv[1:], prog_name="anchorctl")
+    cli.main(args=sys.argv[2:], prog_name="anchorctl")
 except SystemExit:
     pass
 sys.stdout.flush()
-print(json.dumps([m for m in ("numpy", "PIL", "rich") if m in sys.modules]), file=sys.stderr)
+watched = json.loads(sys.argv[1])
+print(json.dumps([m for m in watched if m in sys.modules]), file=sys.stderr)
 """
+HEAVY = ("numpy", "PIL", "rich")
 
 
-def loaded(*args: str) -> set[str]:
+def loaded(*args: str, watch: tuple[str, ...] = HEAVY) -> set[str]:
+    """Which of the ``watch`` modules a fresh process running ``anchorctl args`` imported."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-c", PROBE, json.dumps(watch), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     return set(json.loads(proc.stderr.strip().splitlines()[-1]))
 
@@ -36,6 +43,42 @@ def test_help_imports_none_of_numpy_pillow_rich() -> None:
     # (numpy), but still neither Pillow nor rich.
     assert loaded("list", "--help") == {"numpy"}
     assert loaded("draw", "--help") == {"numpy"}
+
+
+def test_help_imports_no_subcommand_module() -> None:
+    from anchorctl.cli import COMMANDS
+
+    modules = tuple(lazy.target.partition(":")[0] for lazy in COMMANDS.values())
+    assert loaded("--help", watch=modules) == set()
+    # Each command imports its own module, and not every other one.
+    assert loaded("presets", watch=modules) == {"anchorctl.cli.presets_cmd"}
+
+
+def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
+    others = (
+        "anchorctl.coverage",
+        "anchorctl.suggest",
+        "anchorctl.export",
+        "anchorctl.render",
+        "anchorctl.annotations",
+        "anchorctl.cli.coverage_cmd",
+        "anchorctl.cli.suggest_cmd",
+        "anchorctl.cli.export_cmd",
+        "anchorctl.cli.draw_cmd",
+        "anchorctl.cli.report_cmd",
+        "anchorctl.cli.view_cmd",
+        "anchorctl.pages",
+        "PIL",
+    )
+    assert loaded("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", watch=others) == set()
+    assert loaded("list", "--preset", "ssd300", "--all", "--format", "csv", watch=others) == set()
+    # The probe can see them: draw does import the drawing modules.
+    assert {"anchorctl.render", "PIL"} <= loaded(
+        "draw", str(SAMPLES / "cat.jpg"), "--sizes", "0.2", "-o", os.devnull, watch=others
+    )
+    assert {"anchorctl.pages", "anchorctl.cli.view_cmd"} <= loaded(
+        "view", str(SAMPLES / "cat.jpg"), "--sizes", "0.2", "-o", os.devnull, watch=others
+    )
 
 
 def test_list_never_imports_pillow() -> None:
@@ -64,3 +107,36 @@ def test_library_import_is_light() -> None:
     code = "import sys, anchorctl; print('numpy' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "False"
+
+
+def test_the_help_summaries_are_the_commands_own() -> None:
+    """`anchorctl --help` shows COMMANDS' summaries without importing the commands; each must
+    say what the command's own help says first."""
+    import click
+
+    from anchorctl.cli import COMMANDS, cli
+
+    ctx = click.Context(cli)
+    for name, lazy in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        assert command.get_short_help_str(limit=1000) == lazy.summary, name
+
+
+def test_help_lists_every_command_with_its_summary() -> None:
+    from anchorctl.cli import COMMANDS
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "anchorctl", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    commands = proc.stdout.split("Commands:\n", 1)[1].splitlines()
+    shown = {line.split()[0]: " ".join(line.split()[1:]) for line in commands if line.strip()}
+    assert set(shown) == set(COMMANDS)
+    for name, summary in shown.items():  # whole, or cut at a word to fit 100 columns
+        whole = COMMANDS[name].summary
+        assert summary == whole or (summary.endswith("...") and whole.startswith(summary[:-3]))

@@ -73,10 +73,10 @@ def test_readme_example(command: str, expected: str, workdir: Path) -> None:
 
 
 def test_every_command_has_an_example() -> None:
-    from anchorctl.cli import cli
+    from anchorctl.cli import COMMANDS
 
     commands = {command for command, _ in EXAMPLES}
-    for name in cli.commands:
+    for name in COMMANDS:
         assert any(c.startswith(f"anchorctl {name} ") for c in commands), name
 
 

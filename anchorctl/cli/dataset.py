@@ -38,7 +38,7 @@ def dataset_options(func: F) -> F:
     """ANNOTATIONS and the options that say how to read them and resize their images."""
     return apply(
         func,
-        click.argument("annotations", type=click.Path(path_type=Path)),
+        click.argument("annotations", type=params.InputPath(path_type=Path)),
         annotations_format_option(),
         option(
             "--categories",
@@ -53,7 +53,7 @@ def dataset_options(func: F) -> F:
         ),
         option(
             "--images-dir",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=params.InputPath(file_okay=False, path_type=Path),
             default=None,
             section=DATA,
             help="Where YOLO's images are (for their sizes).",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from anchorctl import params
+from anchorctl.cli import pictures
 from anchorctl.cli.dataset import image_truth, read_truth
 from anchorctl.cli.list_cmd import level_option
 from anchorctl.cli.options import (
@@ -24,6 +25,7 @@ from anchorctl.cli.options import (
     record,
 )
 from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+from anchorctl.cli.streams import check_output
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ SUFFIX_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 MAX_GRID_LINES = 4096  # past this the grid is a solid sheet; say so rather than draw it
 _BYTES_PER_CELL = 16  # a (row, col) pair of int64
 _BYTES_PER_ANCHOR = 20  # four float32 coordinates and an int32 slot
+_BYTES_PER_LEVEL_ANCHOR = 16  # four float32 coordinates
 _TRUTH = "Ground truth"
 
 Selection = tuple[tuple[tuple[int, int], ...], int | None, bool]
@@ -93,7 +96,7 @@ Examples:
 Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 """,
 )
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=params.InputPath(path_type=Path))
 @source_options
 @anchor_options
 @input_size_options(
@@ -127,7 +130,7 @@ Writes <stem>.anchors.png in the current folder unless -o says otherwise.
 @option(
     "--boxes",
     "boxes_path",
-    type=click.Path(path_type=Path),
+    type=params.InputPath(path_type=Path),
     default=None,
     metavar="ANNOTATIONS",
     section=_TRUTH,
@@ -151,9 +154,10 @@ def draw(ctx: click.Context, /, **values: Any) -> None:
 
 def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     """``draw`` with its options read."""
-    images, cells, every, all_cells = opts.images, opts.cells, opts.every, opts.all_cells
+    cells, every, all_cells = opts.cells, opts.every, opts.all_cells
     if sum(bool(x) for x in (cells, every, all_cells)) > 1:
         raise click.UsageError("give only one of --cell, --every and --all-cells")
+    images = tuple(pictures.read_if_stream(path) for path in opts.images)
     follow = request.follows_picture()
     # The anchors as the options describe them, to check the request before any image is read.
     header = _header_size(images[0])
@@ -179,22 +183,35 @@ def run_draw(request: AnchorOptions, opts: DrawOptions) -> None:
     _check_memory(
         sum(count_cells(probe.levels[i].feature_map, cells, thinned.get(i, every),
                         all_cells and i not in thinned)
-            * probe.levels[i].per_cell for i in chosen_levels)
+            * probe.levels[i].per_cell for i in chosen_levels),
+        sum(probe.levels[i].count for i in chosen_levels),
+        several=len(chosen_levels) > 1,
     )  # fmt: skip
     targets = _plan_outputs(images, opts.output)
-    _make_folder(opts.output)
+    created = _make_folder(opts.output)
+    try:
+        _draw_all(images, targets, request, opts, follow)
+    finally:
+        _remove_if_empty(created)  # a run that drew nothing leaves no folder behind
+
+
+def _draw_all(
+    images: tuple[Path, ...],
+    targets: list[tuple[Path, Path | None]],
+    request: AnchorOptions,
+    opts: DrawOptions,
+    follow: bool,
+) -> None:
+    """Draw each image to its target; one image's failure is reported and the rest go on."""
     truth = None
     if opts.boxes_path is not None:
         truth = read_truth(opts.boxes_path, opts.annotations_format, images[0].parent)
-    inputs = {key for key in map(_file_key, images) if key is not None}
     failures = 0
     with _Progress(len(images)) as progress:
         for source, target in targets:
             try:
-                if target is not None and _file_key(target) in inputs:
-                    raise AnchorError(
-                        f"refusing to overwrite the input {str(target)!r}; choose another -o"
-                    )
+                if target is not None:
+                    check_output(target)
                 _draw_one(source, target, request, opts, follow, truth)
             except AnchorError as exc:
                 if len(images) == 1:
@@ -214,10 +231,8 @@ def _source(request: AnchorOptions, size: tuple[int, int] | None) -> Source:
 def _header_size(path: Path) -> tuple[int, int] | None:
     """The first image's size from its header, to check the options before drawing; ``None``
     when it cannot be read (that image's error is reported when its turn comes)."""
-    from anchorctl.imagesize import image_size
-
     try:
-        return image_size(path)
+        return pictures.picture_size(path)
     except AnchorError:
         return None
 
@@ -233,14 +248,21 @@ def _levels(source: Source, level: int | None) -> list[int]:
     return [level]
 
 
-def _check_memory(n_anchors: int) -> None:
-    """Refuse, with the byte count, a selection whose anchors would not fit in memory."""
+def _check_memory(n_anchors: int, n_levels: int, several: bool = False) -> None:
+    """Refuse, with the byte count, a request whose anchors would not fit in memory:
+    ``n_anchors`` to draw, picked from the ``n_levels`` anchors of the chosen levels, which
+    are built whole (a thinned or single-cell request on a huge map still needs them)."""
     from anchorctl.memory import check_fits
 
     check_fits(
         n_anchors * _BYTES_PER_ANCHOR,
         f"{n_anchors:,} anchors to draw",
         "choose fewer cells with --cell or --every N, or a smaller feature map",
+    )
+    check_fits(
+        n_levels * _BYTES_PER_LEVEL_ANCHOR + n_anchors * _BYTES_PER_ANCHOR,
+        f"the chosen levels' {n_levels:,} anchors (draw picks its cells from whole levels)",
+        "use a smaller feature map" + (", or draw one level with --level N" if several else ""),
     )
 
 
@@ -258,8 +280,10 @@ def _plan_outputs(images: tuple[Path, ...], output: str | None) -> list[tuple[Pa
         raise click.UsageError("-o: give a FILE, a DIR or -")
     path = Path(output) if output is not None else None
     as_folder = output is None or output.endswith(("/", os.sep)) or Path(output).is_dir()
-    if path is not None and not as_folder and path.suffix:
-        if path.suffix.lower() not in SUFFIX_FORMATS:
+    # An existing file that is not a folder (/dev/full, a file named without a suffix) is
+    # written as one PNG, not taken for a folder to create.
+    if path is not None and not as_folder and (path.suffix or path.exists()):
+        if path.suffix and path.suffix.lower() not in SUFFIX_FORMATS:
             raise click.UsageError(
                 f"-o {output}: unknown image type {path.suffix!r}; use .png, .jpg "
                 "or .jpeg, a folder (end it with /) or -"
@@ -284,19 +308,33 @@ def _plan_outputs(images: tuple[Path, ...], output: str | None) -> list[tuple[Pa
     return planned
 
 
-def _make_folder(output: str | None) -> None:
-    """Create the folder of ``-o DIR`` when it does not exist yet (never for -o FILE)."""
+def _make_folder(output: str | None) -> list[Path]:
+    """Create the folder of ``-o DIR`` when it does not exist yet (never for -o FILE); return
+    the folders created, outermost first."""
     if output is None or output == "-":
-        return
+        return []
     folder = Path(output)
-    if folder.suffix and not output.endswith(("/", os.sep)) and not folder.is_dir():
-        return  # -o FILE: its folder must exist
+    is_folder = output.endswith(("/", os.sep)) or folder.is_dir()
+    if not is_folder and (folder.suffix or folder.exists()):
+        return []  # -o FILE: its folder must exist
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        _remove_if_empty([p for p in missing if p.is_dir()])
         raise AnchorError(
             f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
         ) from None
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders (outermost first) that are still empty, innermost first."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (an image was drawn into it), or gone: keep what is left
 
 
 def _thin_plan(
@@ -341,7 +379,7 @@ def _draw_one(
     from anchorctl import density, render
     from anchorctl.cells import cell_anchors, select_cells
 
-    loaded = render.load_image(source)
+    loaded = render.load_image(pictures.readable(source))
     img_w, img_h = loaded.size
     anchors = _source(request, (img_w, img_h) if follow else None)
     # A thumbnail is drawn larger so its lines and legend can be read (the title says so);
@@ -492,15 +530,6 @@ def _scale(anchors: Source, level: Level, size: tuple[int, int]) -> tuple[float,
         return float(img_w), float(img_h)
     net = anchors.image_size or size
     return img_w / net[0], img_h / net[1]
-
-
-def _file_key(path: Path) -> tuple[int, int] | None:
-    """``(device, inode)`` of an existing file (through symlinks), else ``None``."""
-    try:
-        status = path.stat()
-    except (OSError, ValueError):
-        return None
-    return status.st_dev, status.st_ino
 
 
 def _title(

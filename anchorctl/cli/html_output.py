@@ -1,13 +1,14 @@
 """``-o FILE``: the HTML page `report` and `view` write, declared once.
 
 The page is written whole or not at all (:func:`anchorctl.atomic.atomic_write`), and never
-over one of the command's inputs.
+over one of the run's inputs: :func:`anchorctl.cli.streams.check_output` refuses such a
+target before any work, as it does for `draw`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,21 +29,6 @@ def html_output_option(func: F) -> F:
         required=True,
         help="HTML file to write, whole or not at all.",
     )(func)
-
-
-def refuse_inputs(output: Path, inputs: Iterable[Path | None]) -> None:
-    """A usage error when ``output`` is one of ``inputs`` (through links), before any work."""
-    for source in inputs:
-        if source is None:
-            continue
-        try:
-            same = output.exists() and Path(source).exists() and output.samefile(source)
-        except OSError:
-            same = False
-        if same:
-            raise click.UsageError(
-                f"refusing to overwrite the input {str(source)!r}; choose another -o"
-            )
 
 
 def write_html(output: Path, html: str) -> None:

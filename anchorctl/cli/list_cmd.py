@@ -24,6 +24,7 @@ from anchorctl.cli.options import (
     record,
 )
 from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+from anchorctl.cli.streams import stdout_file
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level
@@ -130,12 +131,14 @@ def run_list(request: AnchorOptions, opts: ListOptions) -> None:
     source = resolve(request)
     view = make_view(source, opts.level, opts.box_format)
     output = opts.output
-    if output is not None and (opts.all_anchors or fmt == "npy"):
+    # A file on disk, -o or stdout redirected to one (`> big.json`), must have room for it.
+    destination = output if output is not None else stdout_file()
+    if destination is not None and (opts.all_anchors or fmt == "npy"):
         from anchorctl.memory import check_disk
 
         per_anchor = 16 if fmt == "npy" else _TEXT_BYTES_PER_ANCHOR
         check_disk(
-            output,
+            destination,
             view.total * per_anchor,
             f"{view.total:,} anchors as {fmt}",
             ("" if fmt == "npy" else "use --format npy (the most compact), or ")

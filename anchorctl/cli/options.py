@@ -193,7 +193,7 @@ def input_size_options(
                 option(
                     "--image",
                     "image_file",
-                    type=click.Path(dir_okay=False, path_type=Path),
+                    type=params.InputPath(dir_okay=False, path_type=Path),
                     default=None,
                     section=SOURCE,
                     help="Read the input size from this image's header.",

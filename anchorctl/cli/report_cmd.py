@@ -15,7 +15,7 @@ from anchorctl.cli.dataset import (
     load_boxes,
     progress_bar,
 )
-from anchorctl.cli.html_output import html_output_option, refuse_inputs, write_html
+from anchorctl.cli.html_output import html_output_option, write_html
 from anchorctl.cli.options import (
     ConventionCommand,
     anchor_options,
@@ -25,7 +25,9 @@ from anchorctl.cli.options import (
     record,
 )
 from anchorctl.cli.source import AnchorOptions, Source, source_options
+from anchorctl.cli.streams import check_output
 from anchorctl.errors import AnchorError
+from anchorctl.params import InputPath
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,7 +86,7 @@ Examples:
         help="Seed of the scatter's sample and of the k-means start.")  # fmt: skip
 @option(
     "--image-root",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=InputPath(file_okay=False, path_type=Path),
     default=None,
     help="Where the images are, for crops [default: beside the annotations].",
 )
@@ -117,7 +119,7 @@ def run_report(anchors: AnchorOptions, data: DatasetOptions, opts: ReportOptions
     from anchorctl import coverage as cov
     from anchorctl.pages import report as pages
 
-    refuse_inputs(opts.output, [data.annotations])
+    check_output(opts.output)
     loaded = load_boxes(anchors, data)
     ann, boxes, sizes, probe = loaded.annotations, loaded.boxes, loaded.sizes, loaded.source
     main = opts.iou

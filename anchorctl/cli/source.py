@@ -28,6 +28,7 @@ from anchorctl.cli.options import (
     typed_options,
 )
 from anchorctl.configs import FORMATS
+from anchorctl.params import InputPath
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -50,7 +51,7 @@ def source_options(func: F) -> F:
         option(
             "--config",
             "config_file",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=InputPath(dir_okay=False, path_type=Path),
             default=None,
             section=SOURCE,
             help="TOML, YOLO or Detectron2 .yaml, MMDetection .py, TF .config (never run).",
@@ -196,7 +197,9 @@ def resolve(request: AnchorOptions) -> Source:
         try:
             loaded_preset = load_preset(request.preset, image_size)
         except AnchorError as exc:  # a size the model cannot take: the options are wrong
-            raise click.BadParameter(str(exc), param_hint="'--input-size'") from None
+            given = "--image" if request.image_file is not None else "--input-size"
+            message = str(exc).replace("--input-size", given)  # name the option typed
+            raise click.BadParameter(message, param_hint=f"'{given}'") from None
         convention, params = loaded_preset.config.convention, dict(loaded_preset.config.params)
     elif request.config_file is not None:
         from anchorctl.configs import load_config

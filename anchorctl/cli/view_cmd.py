@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from anchorctl.cli import pictures
 from anchorctl.cli.dataset import image_truth, read_truth
-from anchorctl.cli.html_output import html_output_option, refuse_inputs, write_html
+from anchorctl.cli.html_output import html_output_option, write_html
 from anchorctl.cli.list_cmd import level_option
 from anchorctl.cli.options import (
     ConventionCommand,
@@ -21,6 +22,8 @@ from anchorctl.cli.options import (
     record,
 )
 from anchorctl.cli.source import AnchorOptions, resolve, source_options
+from anchorctl.cli.streams import check_output
+from anchorctl.params import InputPath
 
 if TYPE_CHECKING:
     from anchorctl.iou import GridInfo
@@ -58,7 +61,7 @@ pin); tick levels on and off. The numbers are those `anchorctl explain` prints f
 that cell.
 """,
 )
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("image", type=InputPath(dir_okay=False, path_type=Path))
 @source_options
 @anchor_options
 @input_size_options(
@@ -70,7 +73,7 @@ that cell.
 @option(
     "--boxes",
     "boxes_path",
-    type=click.Path(path_type=Path),
+    type=InputPath(path_type=Path),
     default=None,
     metavar="ANNOTATIONS",
     section=_TRUTH,
@@ -92,13 +95,12 @@ def view(ctx: click.Context, /, **values: Any) -> None:
 
 def run_view(request: AnchorOptions, opts: ViewOptions) -> None:
     """``view`` with its options read."""
-    from anchorctl.imagesize import image_size
     from anchorctl.iou import grid_from_levels
     from anchorctl.pages import images, viewer
 
-    image = opts.image
-    refuse_inputs(opts.output, [image, opts.boxes_path])
-    header = image_size(image)
+    check_output(opts.output)
+    image = pictures.read_if_stream(opts.image)
+    header = pictures.picture_size(image)
     if request.follows_picture():
         request = request.at(header)  # the image is the network input
     source = resolve(request)
@@ -111,7 +113,7 @@ def run_view(request: AnchorOptions, opts: ViewOptions) -> None:
         )
     level_ids = [opts.level] if opts.level is not None else list(range(len(source.levels)))
     grid = grid_from_levels(source.levels, source.rules, net)
-    data, mime, _, full = images.view_image(image)
+    data, mime, _, full = images.view_image(pictures.readable(image))
     picture = viewer.Picture(data, mime, full, image.name)
     truth = None
     if opts.boxes_path is not None:

@@ -1,0 +1,107 @@
+"""The files a run reads, so that no output of the same run can replace one of them.
+
+A file is known by its identity, ``(st_dev, st_ino)``, not by its name: another spelling
+(``./x.jpg``), a symlink or a hard link to an input is the same input. Two ways in, both
+feeding one registry:
+
+* the command line: :class:`anchorctl.params.InputPath` registers each path it parses, so an
+  input that is read only later (the second image of ``draw a.jpg b.jpg``) is known before the
+  first output is written;
+* every file opened for reading while :func:`watching` is active, through a Python audit hook
+  (:func:`sys.addaudithook`), so readers (images, configs, each file of an annotations folder)
+  need not remember to register.
+
+:func:`anchorctl.atomic.atomic_write` asks :func:`input_named_by` before it writes, and
+refuses a target that is an input. Outside :func:`watching` (library use) only explicit
+:func:`register` calls count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from anchorctl.errors import AnchorError
+
+Identity = tuple[int, int]
+
+_inputs: dict[Identity, str] = {}
+_watching = False
+_hooked = False
+
+
+def identity(path: str | bytes | os.PathLike[str]) -> Identity | None:
+    """``(st_dev, st_ino)`` of the file at ``path`` (through symlinks), ``None`` if none."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def register(path: str | bytes | os.PathLike[str]) -> None:
+    """Record ``path`` as an input of this run.
+
+    Raises :class:`AnchorError` when stdout is that same regular file (``>> input``): the
+    output would be appended to the file being read.
+    """
+    key = identity(path)
+    if key is None:
+        return
+    name = os.fsdecode(path)
+    _inputs.setdefault(key, name)
+    if key == _stdout_identity():
+        raise AnchorError(
+            f"refusing to read {name!r}: stdout is redirected to that same file; "
+            "write the output elsewhere"
+        )
+
+
+def input_named_by(path: str | os.PathLike[str]) -> str | None:
+    """The input (as first named) that ``path`` is the same file as, or ``None``."""
+    key = identity(path)
+    return _inputs.get(key) if key is not None else None
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[None]:
+    """Register every file opened for reading until the block ends; forget them all after."""
+    global _watching, _hooked
+    if not _hooked:
+        sys.addaudithook(_on_audit)  # cannot be removed: it does nothing outside `watching`
+        _hooked = True
+    outer = _watching
+    _watching = True
+    try:
+        yield
+    finally:
+        _watching = outer
+        if not outer:
+            _inputs.clear()
+
+
+def _on_audit(event: str, args: tuple[Any, ...]) -> None:
+    """The ``open`` audit event: ``(path, mode, flags)``; a read-only open is an input."""
+    if not _watching or event != "open":
+        return
+    path, _mode, flags = args
+    if not isinstance(path, (str, bytes)) or flags is None:
+        return  # an open file descriptor: its path was registered when it was opened
+    if flags & os.O_ACCMODE != os.O_RDONLY:
+        return
+    key = identity(path)
+    if key is not None:
+        _inputs.setdefault(key, os.fsdecode(path))
+
+
+def _stdout_identity() -> Identity | None:
+    """stdout's identity when it is a regular file, else ``None``."""
+    try:
+        status = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
