@@ -63,8 +63,8 @@ def test_own_flavour_is_bit_exact(name: str) -> None:
     vector = load_vector(name)
     torch = FLAVOURS[name.split("/")[0]]
     (level,) = d2l.generate(params_of(vector, torch))
-    check(vector, level.anchors, atol=0.0)
-    assert sha(level.anchors) == vector["checksum"]["sha256_f32le"]
+    check(vector, level.array, atol=0.0)
+    assert sha(level.array) == vector["checksum"]["sha256_f32le"]
 
 
 @pytest.mark.parametrize("name", VECTOR_FILES)
@@ -72,7 +72,7 @@ def test_other_flavour_within_1e6(name: str) -> None:
     vector = load_vector(name)
     torch = not FLAVOURS[name.split("/")[0]]
     (level,) = d2l.generate(params_of(vector, torch))
-    check(vector, level.anchors, atol=1e-6)
+    check(vector, level.array, atol=1e-6)
 
 
 def test_flavours_really_differ_where_the_recordings_do() -> None:
@@ -82,8 +82,8 @@ def test_flavours_really_differ_where_the_recordings_do() -> None:
     assert mx["checksum"]["sha256_f32le"] != pt["checksum"]["sha256_f32le"]
     (a,) = d2l.generate(params_of(mx, False))
     (b,) = d2l.generate(params_of(mx, True))
-    assert sha(a.anchors) == mx["checksum"]["sha256_f32le"]
-    assert sha(b.anchors) == pt["checksum"]["sha256_f32le"]
+    assert sha(a.array) == mx["checksum"]["sha256_f32le"]
+    assert sha(b.array) == pt["checksum"]["sha256_f32le"]
 
 
 def test_contract_and_rules() -> None:
@@ -104,7 +104,7 @@ def test_book_example_pixel_sizes_at_250_250() -> None:
     (level,) = d2l.generate(
         {"feature_maps": [(561, 728)], "sizes": [(0.75, 0.5, 0.25)], "ratios": [(1.0, 2.0, 0.5)]}
     )
-    boxes = level.anchors[(250 * 728 + 250) * 5 : (250 * 728 + 251) * 5].astype(np.float64)
+    boxes = level.array[(250 * 728 + 250) * 5 : (250 * 728 + 251) * 5].astype(np.float64)
     w = (boxes[:, 2] - boxes[:, 0]) * 728
     h = (boxes[:, 3] - boxes[:, 1]) * 561
     np.testing.assert_allclose(w, [420.75, 280.5, 140.25, 595.03, 297.52], atol=0.01)
@@ -130,7 +130,7 @@ def test_same_grid_as_mxnet_and_near_its_values() -> None:
     (level,) = d2l.generate(
         {"feature_maps": [(5, 7)], "sizes": [(0.75, 0.5, 0.25)], "ratios": [(1.0, 2.0, 0.5)]}
     )
-    np.testing.assert_allclose(level.anchors, mxnet.anchors(spec), rtol=0, atol=2e-7)
+    np.testing.assert_allclose(level.array, mxnet.anchors(spec), rtol=0, atol=2e-7)
     assert level.stride == spec.step_yx
 
 
@@ -171,8 +171,8 @@ def test_count_order_centres_and_ratio(p: dict[str, Any]) -> None:
     rows, cols = p["feature_maps"][0]
     sizes, ratios = p["sizes"][0], p["ratios"][0]
     k = len(sizes) + len(ratios) - 1
-    assert level.per_cell == k and level.anchors.shape == (rows * cols * k, 4)
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, k, 4)
+    assert level.per_cell == k and level.array.shape == (rows * cols * k, 4)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, k, 4)
     cx = (boxes[..., 0] + boxes[..., 2]) / 2
     cy = (boxes[..., 1] + boxes[..., 3]) / 2
     np.testing.assert_allclose(

@@ -40,7 +40,7 @@ def test_handmade_anchor(name: str) -> None:
     if case.get("rotated"):
         got = d2.rotated(case["params"])[case["level"]]
     else:
-        got = d2.generate(case["params"])[case["level"]].anchors
+        got = d2.generate(case["params"])[case["level"]].array
     assert got.dtype == np.float32
     np.testing.assert_allclose(got[case["index"]], case["anchor"], rtol=0, atol=case["atol"])
 
@@ -52,7 +52,7 @@ def test_handmade_counts(name: str) -> None:
     assert [lv.per_cell for lv in levels] == case["per_cell"]
     if "total" in case:
         assert sum(lv.count for lv in levels) == case["total"]
-        assert sum(len(lv.anchors) for lv in levels) == case["total"]
+        assert sum(len(lv.array) for lv in levels) == case["total"]
 
 
 def test_all_handmade_cases_are_used() -> None:
@@ -82,7 +82,7 @@ def test_config_offset_is_default_and_constructor_offset_is_half_a_stride() -> N
     assert corner.center0 == (0.0, 0.0)
     centred = d2.generate({**params, "offset": 0.5})[0]
     assert centred.center0 == (8.0, 8.0)
-    np.testing.assert_allclose(centred.anchors - corner.anchors, 8.0, rtol=0, atol=4e-6)
+    np.testing.assert_allclose(centred.array - corner.array, 8.0, rtol=0, atol=4e-6)
 
 
 def test_default_sizes_and_ratios_give_fifteen_per_cell() -> None:
@@ -108,7 +108,7 @@ def test_rotated_order_count_and_native_form() -> None:
     (level,) = d2.generate(params)
     (boxes,) = d2.rotated(params)
     assert boxes.shape == (2 * 3 * 2 * 2 * 4, 5) and boxes.dtype == np.float32
-    assert level.per_cell == 16 and level.anchors.shape == (96, 4)
+    assert level.per_cell == 16 and level.array.shape == (96, 4)
     assert [s.params["angle"] for s in level.shapes[:4]] == [-90.0, 0.0, 30.0, 90.0]
     assert [s.params["ratio"] for s in level.shapes[:8:4]] == [0.5, 1.0]
     np.testing.assert_array_equal(boxes[:16, 4], np.tile([-90, 0, 30, 90], 4))
@@ -120,9 +120,9 @@ def test_rotated_order_count_and_native_form() -> None:
 
 def test_rotated_xyxy_is_the_horizontal_bounding_rectangle() -> None:
     params = {"feature_maps": [(1, 1)], "sizes": [(32,)], "ratios": [(0.5,)], "strides": [(8,)]}
-    plain = d2.generate(params)[0].anchors[0]
+    plain = d2.generate(params)[0].array[0]
     (level,) = d2.generate({**params, "angles": [(0, 90, 45)]})
-    zero, ninety, fortyfive = level.anchors
+    zero, ninety, fortyfive = level.array
     np.testing.assert_allclose(zero, plain, rtol=0, atol=4e-6)
     # a quarter turn swaps width and height about the same centre
     np.testing.assert_allclose(ninety, plain[[1, 0, 3, 2]], rtol=0, atol=4e-6)
@@ -140,8 +140,8 @@ def test_rotated_defaults_to_config_angles() -> None:
 
 def test_large_map_is_vectorized() -> None:
     (level,) = d2.generate({"feature_maps": [(200, 200)], "strides": [(4, 4)]})
-    assert level.anchors.shape == (200 * 200 * 15, 4)
-    last = level.anchors[-15:]
+    assert level.array.shape == (200 * 200 * 15, 4)
+    last = level.array[-15:]
     np.testing.assert_allclose((last[:, 0] + last[:, 2]) / 2, 199 * 4, rtol=0, atol=1e-4)
 
 
@@ -196,8 +196,8 @@ def test_properties(
     }
     (level,) = d2.generate(params)
     k = len(sizes) * len(ratios)
-    assert level.count == rows * cols * k == len(level.anchors)
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, k, 4)
+    assert level.count == rows * cols * k == len(level.array)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, k, 4)
     cx = (boxes[..., 0] + boxes[..., 2]) / 2
     cy = (boxes[..., 1] + boxes[..., 3]) / 2
     want_x = (offset + np.arange(cols)) * stride

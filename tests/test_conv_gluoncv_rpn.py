@@ -211,9 +211,9 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"strides": [0]}, "--strides: 0 is not a whole number"),
+        ({"strides": [0]}, "--strides: 0 must lie in 1[.][.]"),
         ({"strides": [12.5]}, "--strides: 12.5 is not a whole number"),
-        ({"base_size": 0}, "--base-size: 0 must be"),
+        ({"base_size": 0}, "--base-size: 0 is not a positive number"),
         ({"scales": [(8, -1)]}, "--scales: -1 is not a positive"),
         ({"scales": [()]}, "--scales: give at least one"),
         ({"ratios": (0.0,)}, "--ratios: 0 is not a positive"),

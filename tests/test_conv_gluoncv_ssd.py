@@ -291,7 +291,7 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
         ({"ratios": [(1.0, -2.0)]}, "--ratios: -2 is not a positive"),
         ({"ratios": [()]}, "--ratios: layer 0 is empty"),
         ({"steps": [0.0]}, "--steps: 0 is not a positive"),
-        ({"offsets": (0.5, 1.5)}, "--offsets: offset_x = 1.5"),
+        ({"offsets": (0.5, 1.5)}, "--offsets: 1.5 must lie in .0, 1. .offset_x"),
         ({"offsets": (0.5,)}, "--offsets: give two numbers"),
         ({"clip": True}, "--clip needs --image-size"),
         ({"clip": True, "image_size": (0, 300)}, "--image-size: 0x300"),

@@ -29,12 +29,12 @@ RETINANET_MAPS_512 = [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
 def cell(level: Level, row: int, col: int) -> np.ndarray:
     k = level.per_cell
     start = (row * level.feature_map[1] + col) * k
-    return level.anchors[start : start + k]
+    return level.array[start : start + k]
 
 
 def centres(level: Level) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = level.feature_map
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, level.per_cell, 4)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, level.per_cell, 4)
     return (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
 
 
@@ -132,7 +132,7 @@ def ssd_params(case: dict[str, Any]) -> dict[str, Any]:
 def test_ssd_lowest_layer_cell_0_0_matches_the_notes() -> None:
     case = TF_SSD["ssd_mobilenet_v1_19x19_cell_0_0"]
     level = tf_ssd.generate(ssd_params(case))[case["level"]]
-    assert level.anchors.dtype == np.float32
+    assert level.array.dtype == np.float32
     got = to_format(cell(level, *case["cell"]), case["box_format"])
     np.testing.assert_allclose(got, np.array(case["anchors"]), rtol=0, atol=case["atol"])
     assert [dict(s.params) for s in level.shapes] == [pytest.approx(slot) for slot in case["slots"]]
@@ -184,7 +184,7 @@ def test_ssd_centres_are_half_a_stride_in_and_no_clip() -> None:
         np.testing.assert_allclose(
             cy, ((np.arange(rows) + 0.5) / rows)[:, None, None] + 0 * cy, atol=1e-6
         )
-    assert levels[0].anchors.min() < 0 and levels[-1].anchors.max() > 1  # not clipped
+    assert levels[0].array.min() < 0 and levels[-1].array.max() > 1  # not clipped
 
 
 def test_ssd_scale_is_a_fraction_of_the_shorter_side() -> None:
@@ -289,7 +289,7 @@ def test_multiscale_sizes_order_and_normalization() -> None:
         {"feature_maps": RETINANET_MAPS_512, "image_size": (512, 512)}
     )
     for px, nz in zip(levels, normalized, strict=True):
-        np.testing.assert_allclose(nz.anchors * 512, px.anchors, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(nz.array * 512, px.array, rtol=1e-6, atol=1e-4)
 
 
 def test_multiscale_offset_only_when_divisible_per_axis() -> None:
@@ -361,8 +361,8 @@ def test_grid_count_order_centres_and_extent(p: dict[str, Any]) -> None:
     (level,) = tf_grid.generate(p)
     rows, cols = p["feature_maps"][0]
     k = len(p["scales"]) * len(p["ratios"])
-    assert level.per_cell == k and level.anchors.shape == (rows * cols * k, 4)
-    assert level.anchors.dtype == np.float32
+    assert level.per_cell == k and level.array.shape == (rows * cols * k, 4)
+    assert level.array.dtype == np.float32
     cx, cy = centres(level)
     sy, sx = p["anchor_stride"]
     oy, ox = p["anchor_offset"]

@@ -28,15 +28,13 @@ the MXNet operator: the width is ``(s * sqrt(r)) * H / W`` (the operator compute
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions import mxnet
-from anchorctl.conventions.base import Level, Option, Params, Rules, per_level, shapes_from_cell
-from anchorctl.errors import AnchorError
+from anchorctl.conventions import checks, mxnet
+from anchorctl.conventions.base import Level, Option, Params, Rules, grid_level, shapes_from_cell
 
 NAME = "d2l"
 TITLE = "d2l.ai multibox_prior"
@@ -110,47 +108,27 @@ class D2LSpec(mxnet.MultiBoxPriorSpec):
 
 def specs_from(params: Params) -> list[D2LSpec]:
     """One :class:`D2LSpec` per feature map in ``params["feature_maps"]``."""
-    maps = list(params["feature_maps"])
-    if not maps:
-        raise AnchorError("feature maps: give at least one (rows x cols)")
-    sizes = per_level(params, "sizes", len(maps))
-    ratios = per_level(params, "ratios", len(maps))
-    torch = bool(params.get("torch") or False)
-    out = []
-    for index, (fm, s, r) in enumerate(zip(maps, sizes, ratios, strict=True)):
-        where = f" (level {index})" if len(maps) > 1 else ""
-        _check("sizes", tuple(s), where, "a size is a fraction of the image height")
-        _check("ratios", tuple(r), where, "a ratio is width / height")
-        out.append(D2LSpec(tuple(s), tuple(r), tuple(fm), torch=torch))
-    return out
+    maps = checks.feature_maps(params)
+    n = len(maps)
+    why = "; multibox_prior would make empty, flipped or NaN boxes of anything else"
+    sizes = checks.level_floats(params, "sizes", n, checks.meaning(RULES, "sizes") + why)
+    ratios = checks.level_floats(params, "ratios", n, checks.meaning(RULES, "ratios") + why)
+    torch = checks.flag_value(params, "torch", False)
+    return [D2LSpec(s, r, fm, torch=torch) for fm, s, r in zip(maps, sizes, ratios, strict=True)]
 
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors, normalized xyxy float32, in ``multibox_prior`` order."""
     out = []
     for spec in specs_from(params):
-        cy, cx = spec.centers()
+        first = np.zeros(1, dtype=np.int64)
         pairs = [{"size": s, "ratio": r} for s, r in spec.slot_pairs()]
         out.append(
-            Level(
-                feature_map=spec.feature_map,
+            grid_level(
+                spec.grid(),
                 stride=spec.step_yx,
-                center0=(float(cx[0]), float(cy[0])),
+                center0=(float(spec.center_x(first)[0]), float(spec.center_y(first)[0])),
                 shapes=shapes_from_cell(mxnet.cell_anchors(spec, 0, 0), pairs),
-                anchors=mxnet.anchors(spec),
             )
         )
     return out
-
-
-def _check(name: str, values: tuple[float, ...], where: str, meaning: str) -> None:
-    option = f"--{name}{where}"
-    if not values:
-        raise AnchorError(f"{option}: give at least one value ({meaning})")
-    for value in values:
-        number = float(value)
-        if not (math.isfinite(number) and number > 0):
-            raise AnchorError(
-                f"{option}: {number:g} is not a positive finite number ({meaning}; "
-                "multibox_prior would make empty, flipped or NaN boxes from it)"
-            )
