@@ -3,6 +3,7 @@ properties (count, size-major order, centre rule, ratio = h/w, offset default, r
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -211,3 +212,68 @@ def test_properties(
     np.testing.assert_allclose(w * h, want_s**2, rtol=1e-5)
     np.testing.assert_allclose(h / w, want_r, rtol=1e-5)
     assert level.stride == (float(stride), float(stride))
+
+
+# --- centres as torch's blocked float32 arange makes them (recorded from torch) ---------------
+
+TORCH = load_vector("torch_arange/detectron2_centres.json")
+
+
+@pytest.mark.parametrize(
+    "case", TORCH["centres"], ids=lambda c: f"{c['n']}x{c['stride']}@{c['offset']}"
+)
+def test_centres_equal_torch_arange_bit_for_bit(case: dict[str, Any]) -> None:
+    n, stride, offset = case["n"], case["stride"], case["offset"]
+    expected = np.array(case["values"], dtype=np.float32)
+    got = d2.torch_arange(offset * stride, float(stride), n, np.arange(n))
+    np.testing.assert_array_equal(got, expected)
+    # the same values through a whole level: columns and rows of a one-size map
+    level = d2.generate(
+        {"feature_maps": [(1, n)], "strides": [(stride, stride)], "offset": offset,
+         "sizes": [(2.0,)], "ratios": [(1.0,)]}
+    )[0]  # fmt: skip
+    np.testing.assert_array_equal(level.array[:, 0] + np.float32(1), expected)
+
+
+def test_some_recorded_centres_are_not_one_rounding_of_the_exact_value() -> None:
+    # What makes the emulation necessary: rounding offset * stride + i * stride once, as the
+    # first implementation did, misses these by an ulp.
+    moved = 0
+    for case in TORCH["centres"]:
+        n, stride, offset = case["n"], case["stride"], case["offset"]
+        once = (offset * stride + np.arange(n, dtype=np.float64) * stride).astype(np.float32)
+        differs = int((once != np.array(case["values"], dtype=np.float32)).sum())
+        assert differs == case["differs_from_one_rounding"]
+        moved += differs
+    assert moved > 50
+    for case in TORCH["centres"]:
+        if case["offset"] in (0.0, 0.25, 0.5):
+            assert case["differs_from_one_rounding"] == 0
+
+
+@pytest.mark.parametrize("case", TORCH["levels"], ids=lambda c: str(c["params"]["feature_maps"]))
+def test_levels_equal_torch_built_levels_bit_for_bit(case: dict[str, Any]) -> None:
+    level = d2.generate(case["params"])[0]
+    anchors = level.array
+    assert len(anchors) == case["count"]
+    np.testing.assert_array_equal(anchors[:6], np.array(case["head"], dtype=np.float32))
+    np.testing.assert_array_equal(anchors[-6:], np.array(case["tail"], dtype=np.float32))
+    assert hashlib.sha256(anchors.astype("<f4").tobytes()).hexdigest() == case["sha256_f32le"]
+    # blocks and single cells agree with the whole array
+    np.testing.assert_array_equal(np.concatenate(list(level.iter_blocks(4096))), anchors)
+    rows, cols = level.feature_map
+    k = level.per_cell
+    cell = (rows - 1, cols - 2)
+    first = (cell[0] * cols + cell[1]) * k
+    np.testing.assert_array_equal(level.at([cell]), anchors[first : first + k])
+
+
+def test_torch_arange_past_the_vectorized_part_rounds_each_value_once() -> None:
+    # n = 21 with 8 lanes: 16 values in two vectors, the last 5 one by one.
+    start, step, n = 0.714 * 8, 8.0, 21
+    got = d2.torch_arange(start, step, n, np.arange(n))
+    serial = (start + step * np.arange(n, dtype=np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(got[16:], serial[16:])
+    first = np.float32(start + step * 8)
+    blocked = (np.float64(first) + np.arange(8) * step).astype(np.float32)
+    np.testing.assert_array_equal(got[8:16], blocked)
