@@ -122,6 +122,11 @@ class Grid:
     layout: tuple[tuple[int, int], ...] = XYXY
     dtype: Any = np.float32
     clip: tuple[float, float] | None = None
+    # check(rows, cols, far): raises when the anchors of those rows and columns are not
+    # boxes in the dtype (see conventions.checks.extents); run before anchors are made.
+    check: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64], bool], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def count(self) -> int:
@@ -172,6 +177,8 @@ class Grid:
         rows, cols = self.feature_map
         k, width = self.per_cell, self.columns
         item = np.dtype(self.dtype).itemsize
+        if self.check is not None:  # the last row and column hold the largest coordinates
+            self.check(np.array([rows - 1]), np.array([cols - 1]), True)
         per_row = block_bytes // max(1, self.row_bytes)
         if per_row >= 1:
             xp, _ = self.parts([], np.arange(cols))
@@ -225,6 +232,8 @@ class Grid:
             )
         from anchorctl.memory import check_fits
 
+        if self.check is not None:
+            self.check(rc[:, 0], rc[:, 1], True)
         k, width = self.per_cell, self.columns
         check_fits(
             len(rc) * k * width * np.dtype(self.dtype).itemsize,
@@ -372,8 +381,9 @@ def to_format(boxes: npt.NDArray[np.floating[Any]], fmt: str) -> npt.NDArray[np.
 def shapes_from_cell(
     cell: npt.NDArray[np.floating[Any]], params: Sequence[Mapping[str, float]]
 ) -> tuple[CellShape, ...]:
-    """Per-cell shapes measured from one cell's ``(k, 4)`` xyxy boxes."""
-    return tuple(
-        CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
-        for slot, (box, p) in enumerate(zip(cell, params, strict=True))
-    )
+    """Per-cell shapes measured from one cell's ``(k, 4)`` xyxy boxes, in their dtype."""
+    with np.errstate(all="ignore"):  # an overflow is refused by the caller's checks
+        return tuple(
+            CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
+            for slot, (box, p) in enumerate(zip(cell, params, strict=True))
+        )

@@ -278,8 +278,8 @@ def _level(
     step_h, step_w = step_yx
     widths = np.array([np.float64(s.width) / img_w for s in cell])
     heights = np.array([np.float64(s.height) / img_h for s in cell])
-    checks.extents(
-        grid(fm, cell, step_yx, offset, img_h, img_w, clip=False),
+    level_grid = checks.extents(
+        grid(fm, cell, step_yx, offset, img_h, img_w, clip),
         widths,
         heights,
         RULES,
@@ -292,7 +292,7 @@ def _level(
     )
     off = _F32(offset)
     return grid_level(
-        grid(fm, cell, step_yx, offset, img_h, img_w, clip),
+        level_grid,
         stride=(float(step_h) / img_h, float(step_w) / img_w),
         center0=(float(off * step_w) / img_w, float(off * step_h) / img_h),
         shapes=shapes,

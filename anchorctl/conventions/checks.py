@@ -19,6 +19,7 @@ One behaviour for every convention:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -378,23 +379,32 @@ def extents(
     centres: str,
     shapes: str,
     inclusive: bool = False,
-) -> None:
-    """Refuse a grid whose boxes are not boxes in the framework's dtype.
+    values: Grid | None = None,
+) -> Grid:
+    """Refuse boxes that are not boxes in the framework's dtype; ``grid`` with the far-cell
+    check attached.
 
     ``widths`` and ``heights`` are each slot's nominal ``x2 - x1`` and ``y2 - y1`` (``(k,)``,
-    in the grid's units). On the first and last row and column (the largest coordinates, so
-    where float rounding hurts most) every coordinate must be finite and every box keep at
-    least half its nominal extent; a box that float32 collapses to zero width at a centre of
-    1e30 is refused (as MultiBoxPrior's checks refuse a zero size). ``centres`` names the
-    options that place the centres and ``shapes`` those that size the boxes, for the message.
-    A nominal extent of 0 is refused too (a box the framework rounds away), except in the
-    inclusive pixel convention (``inclusive``), where ``x2 == x1`` is a one-pixel box.
-    Corner-form (:data:`~anchorctl.conventions.base.XYXY`) grids only.
+    in the grid's units). A nominal extent that is not finite, or 0 (a box the framework
+    rounds away; in the inclusive pixel convention, ``inclusive``, ``x2 == x1`` is a
+    one-pixel box and only ``x2 < x1`` is refused) is an error now. So is a box that float32
+    rounding collapses, or shrinks below half its nominal extent, in the first two rows or
+    columns: a centre of 1e30 (``--strides 1e30``) leaves no room for a box 100 pixels wide,
+    as MultiBoxPrior's checks refuse a zero size. The same test on the last row and column
+    depends on the map's size: it runs when anchors are made (:meth:`Grid.blocks`,
+    :meth:`Grid.array`, or :meth:`Grid.at` for the cells asked for) and raises
+    :class:`TooLarge` there, so counting the anchors of any map stays arithmetic.
+
+    ``centres`` names the options that place the centres and ``shapes`` those that size the
+    boxes, for the messages. ``values`` is the grid whose coordinates are checked when it is
+    not ``grid`` itself (GluonCV's clip changes extents on purpose: its unclipped grid is
+    checked). Corner-form (:data:`~anchorctl.conventions.base.XYXY`) grids only.
     """
-    if grid.layout != XYXY:
+    checked = grid if values is None else values
+    if checked.layout != XYXY:
         raise AssertionError("extents() checks corner-form grids")
-    rows, cols = grid.feature_map
-    dtype = np.dtype(grid.dtype).name
+    rows, cols = checked.feature_map
+    dtype = np.dtype(checked.dtype).name
     nominal_w = np.asarray(widths, dtype=np.float64).reshape(-1)
     nominal_h = np.asarray(heights, dtype=np.float64).reshape(-1)
     for nominal, what in ((nominal_w, "width"), (nominal_h, "height")):
@@ -409,28 +419,48 @@ def extents(
                 f"{shapes}: slot {int(np.argmax(empty))} has {what} 0 as {rules.title} makes "
                 f"it in {dtype} (a degenerate anchor); use larger sizes or ratios closer to 1"
             )
-    xp, yp = grid.parts(sorted({0, rows - 1}), sorted({0, cols - 1}))
-    for part, nominal, what, axis in (
-        (xp, nominal_w, "width", "x"),
-        (yp, nominal_h, "height", "y"),
-    ):
-        if not np.isfinite(part).all():
+
+    def check(r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], far: bool) -> None:
+        xp, yp = checked.parts(r, c)
+        for part, nominal, what, axis in (
+            (xp, nominal_w, "width", "x"),
+            (yp, nominal_h, "height", "y"),
+        ):
+            problem = _lost(part, nominal, what, axis, dtype)
+            if problem is None:
+                continue
+            where = f"{rules.title} computes in"
+            if far:
+                raise TooLarge(
+                    f"the {rows}x{cols} feature map puts its far anchors where {problem} in "
+                    f"{dtype}, the precision {where}; use a smaller feature map (counting its "
+                    "anchors works at any size)"
+                )
             raise AnchorError(
-                f"{centres}: the far anchors' {axis} coordinates overflow {dtype}, the "
-                f"precision {rules.title} computes in; use smaller values"
-            )
-        with np.errstate(all="ignore"):
-            got = part[..., 1].astype(np.float64) - part[..., 0].astype(np.float64)
-        bad = got < 0.5 * nominal[None, :]
-        if bad.any():
-            where, slot = (int(v) for v in np.argwhere(bad)[0])
-            at = float(part[where, slot, 0])
-            if nominal[slot] > 0 and got[where, slot] <= 0:
-                lost = "collapses to 0"
-            else:
-                lost = f"is {got[where, slot]:.3g} instead of {nominal[slot]:.3g}"
-            raise AnchorError(
-                f"{centres}: at {axis} = {at:.3g} a box of {what} {nominal[slot]:.3g} "
-                f"{lost} in {dtype}, the precision {rules.title} computes in (degenerate "
+                f"{centres}: {problem} in {dtype}, the precision {where} (degenerate "
                 f"anchors); use smaller centres or larger boxes ({shapes})"
             )
+
+    near = np.arange(min(2, rows)), np.arange(min(2, cols))
+    check(near[0], near[1], False)
+    return dataclasses.replace(grid, check=check)
+
+
+def _lost(
+    part: npt.NDArray[Any], nominal: npt.NDArray[np.float64], what: str, axis: str, dtype: str
+) -> str | None:
+    """What float rounding did to the boxes of ``part`` ``(n, k, 2)``, or ``None``."""
+    if not np.isfinite(part).all():
+        return f"the {axis} coordinates overflow"
+    with np.errstate(all="ignore"):
+        got = part[..., 1].astype(np.float64) - part[..., 0].astype(np.float64)
+    bad = got < 0.5 * nominal[None, :]
+    if not bad.any():
+        return None
+    where, slot = (int(v) for v in np.argwhere(bad)[0])
+    at = float(part[where, slot, 0])
+    if nominal[slot] > 0 and got[where, slot] <= 0:
+        lost = "collapses to 0"
+    else:
+        lost = f"is {got[where, slot]:.3g} instead of {nominal[slot]:.3g}"
+    return f"at {axis} = {at:.3g} a box of {what} {nominal[slot]:.3g} {lost}"

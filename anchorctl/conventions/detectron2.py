@@ -370,7 +370,7 @@ def generate(params: Params) -> list[Level]:
             cell = enclosing_xyxy(base5)
             nominal_w = cell[:, 2].astype(np.float64) - cell[:, 0]
             nominal_h = cell[:, 3].astype(np.float64) - cell[:, 1]
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             nominal_w,
             nominal_h,

@@ -239,8 +239,9 @@ class LayerSpec:
     def extents(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Unclipped widths and heights of the ``k`` slots, float32 pixels."""
         slots = self.slots()
-        width = np.array([w for _, _, w, _ in slots], dtype=np.float64).astype(_F32)
-        height = np.array([h for _, _, _, h in slots], dtype=np.float64).astype(_F32)
+        with np.errstate(all="ignore"):  # an overflow is refused by generate's checks
+            width = np.array([w for _, _, w, _ in slots], dtype=np.float64).astype(_F32)
+            height = np.array([h for _, _, _, h in slots], dtype=np.float64).astype(_F32)
         return width, height
 
 
@@ -296,13 +297,14 @@ def generate(params: Params) -> list[Level]:
         first = np.zeros(1, dtype=np.int64)
         with np.errstate(all="ignore"):
             width, height = spec.extents()
-        checks.extents(
-            spec.grid(clip=False),
+        level_grid = checks.extents(
+            spec.grid(),
             width.astype(np.float64),
             height.astype(np.float64),
             RULES,
             centres="--steps/--offsets",
             shapes="--sizes/--ratios",
+            values=spec.grid(clip=False),
         )
         shapes = tuple(
             CellShape(slot, {"size": size, "ratio": ratio}, float(width[slot]), float(height[slot]))
@@ -310,7 +312,7 @@ def generate(params: Params) -> list[Level]:
         )
         out.append(
             grid_level(
-                spec.grid(),
+                level_grid,
                 stride=(float(spec.step), float(spec.step)),
                 center0=(float(spec.centre(first, 1)[0]), float(spec.centre(first, 0)[0])),
                 shapes=shapes,

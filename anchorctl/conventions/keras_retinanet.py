@@ -194,7 +194,7 @@ def generate(params: Params) -> list[Level]:
         with np.errstate(all="ignore"):
             base = generate_anchors(size, ratios, scales)
         level_grid = grid(fm, stride, base)
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             base[:, 2] - base[:, 0],
             base[:, 3] - base[:, 1],

@@ -413,7 +413,7 @@ def generate(params: Params) -> list[Level]:
     for spec in level_specs(params):
         stride_w, stride_h = spec.stride
         level_grid = grid(spec.feature_map, spec.stride, spec.base)
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             spec.base[:, 2].astype(np.float64) - spec.base[:, 0],
             spec.base[:, 3].astype(np.float64) - spec.base[:, 1],

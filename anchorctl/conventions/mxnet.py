@@ -155,14 +155,14 @@ class MultiBoxPriorSpec:
 
     def _check_float32(self) -> None:
         """Refuse values that are fine as Python floats but not in the operator's float32:
-        looked at on the first, second and last row and column only, so a map of any size
-        costs the same."""
+        looked at on the first two rows and columns only, so a map of any size costs the same
+        (the last ones are checked when anchors are made; see ``checks.extents``)."""
         rows, cols = self.feature_map
         with np.errstate(all="ignore"):
             half_w, half_h = self.half_extents()
             sy, sx = self.steps32()
-            cy = self.center_y(np.array(sorted({0, min(1, rows - 1), rows - 1})))
-            cx = self.center_x(np.array(sorted({0, min(1, cols - 1), cols - 1})))
+            cy = self.center_y(np.arange(min(2, rows)))
+            cx = self.center_x(np.arange(min(2, cols)))
         extents = np.concatenate([half_w, half_h])
         if not (np.isfinite(extents).all() and (extents > 0).all()):
             raise AnchorError(
@@ -173,17 +173,10 @@ class MultiBoxPriorSpec:
         if not (np.isfinite([sy, sx]).all() and sy > 0 and sx > 0):
             raise AnchorError("--steps: too small or too large for float32 (about 1e-38..1e38)")
         if not (np.isfinite(cy).all() and np.isfinite(cx).all()):
-            raise AnchorError("--steps: the centres of the last cells overflow float32")
+            raise AnchorError("--steps: the centres of the first cells overflow float32")
         if (rows > 1 and cy[1] == cy[0]) or (cols > 1 and cx[1] == cx[0]):
             raise AnchorError("--steps: so small that neighbouring centres coincide in float32")
-        checks.extents(
-            self.grid(clip=False),
-            np.asarray(half_w, dtype=np.float64) * 2,
-            np.asarray(half_h, dtype=np.float64) * 2,
-            RULES,
-            centres="--steps/--offsets",
-            shapes="--sizes/--ratios",
-        )
+        self.grid()  # refuses boxes float32 collapses in the first rows and columns
 
     @property
     def per_cell(self) -> int:
@@ -264,8 +257,14 @@ class MultiBoxPriorSpec:
             return np.stack([cy - half_h, cy + half_h], axis=-1)
 
         clipped = self.clip if clip is None else clip
-        return Grid(
+        grid = Grid(
             self.feature_map, self.per_cell, x_part, y_part, clip=(0.0, 1.0) if clipped else None
+        )
+        with np.errstate(all="ignore"):
+            widths = half_w.astype(np.float64) * 2
+            heights = half_h.astype(np.float64) * 2
+        return checks.extents(
+            grid, widths, heights, RULES, centres="--steps/--offsets", shapes="--sizes/--ratios"
         )
 
 

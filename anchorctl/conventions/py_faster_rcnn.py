@@ -216,7 +216,7 @@ def level(
 ) -> Level:
     """One level of ``base`` anchors, checked for boxes float32 rounds away at far cells."""
     level_grid = grid(base, feature_map, stride)
-    checks.extents(
+    level_grid = checks.extents(
         level_grid,
         base[:, 2] - base[:, 0],
         base[:, 3] - base[:, 1],

@@ -151,7 +151,7 @@ def tiled_level(
     normalized: bool | None = None,
 ) -> Level:
     """A TF level on demand, checked for boxes float32 loses at its far cells."""
-    checks.extents(
+    grid = checks.extents(
         grid,
         widths.astype(np.float64),
         heights.astype(np.float64),

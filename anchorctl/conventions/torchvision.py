@@ -193,7 +193,7 @@ def generate(params: Params) -> list[Level]:
             base = base_anchors(s, r)
         pairs = [{"size": size, "ratio": ratio} for ratio in r for size in s]
         level_grid = grid(fm, stride, base)
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             base[:, 2].astype(np.float64) - base[:, 0],
             base[:, 3].astype(np.float64) - base[:, 1],

@@ -303,7 +303,7 @@ def generate(params: Params) -> list[Level]:
         with np.errstate(all="ignore"):
             px_w = used[:, 0] * _F32(width)
             px_h = used[:, 1] * _F32(height)
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             px_w.astype(np.float64),
             px_h.astype(np.float64),

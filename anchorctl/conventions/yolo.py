@@ -182,7 +182,7 @@ def generate(params: Params) -> list[Level]:
             if units:
                 wh = (wh * _F32(stride)).astype(_F32)
         level_grid = grid(fm, stride, wh)
-        checks.extents(
+        level_grid = checks.extents(
             level_grid,
             wh[:, 0].astype(np.float64),
             wh[:, 1].astype(np.float64),

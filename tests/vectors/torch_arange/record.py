@@ -57,7 +57,9 @@ def level(rows: int, cols: int, stride: int, offset: float, sizes, ratios) -> np
             h = a * w
             cells.append([-w / 2.0, -h / 2.0, w / 2.0, h / 2.0])
     base = torch.tensor(cells)
-    shift_y, shift_x = torch.meshgrid(arange(rows, stride, offset), arange(cols, stride, offset), indexing="ij")
+    shift_y, shift_x = torch.meshgrid(
+        arange(rows, stride, offset), arange(cols, stride, offset), indexing="ij"
+    )
     shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
     shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)
     return (shifts.view(-1, 1, 4) + base.view(1, -1, 4)).reshape(-1, 4).numpy()
@@ -101,7 +103,7 @@ def main() -> None:
                     "sizes": [sizes],
                     "ratios": [ratios],
                 },
-                "count": int(len(anchors)),
+                "count": len(anchors),
                 "sha256_f32le": hashlib.sha256(anchors.astype("<f4").tobytes()).hexdigest(),
                 "head": anchors[:6].tolist(),
                 "tail": anchors[-6:].tolist(),
