@@ -9,8 +9,7 @@ import click
 from anchorctl import params
 from anchorctl.cli.options import ConventionCommand, anchor_options, image_size_options
 from anchorctl.cli.source import from_cli, source_options
-
-TARGETS = ("torchvision", "mmdet", "detectron2", "yolo", "tf")
+from anchorctl.export import TARGETS
 
 
 @click.command(
@@ -51,7 +50,7 @@ def export_cmd(ctx: click.Context, /, target: str, export_strides: Any, **values
     cannot make exactly these shapes it writes the nearest config and says by how much it
     is off (and which exact alternative exists).
     """
-    from anchorctl.export import anchor_set_from_levels, export
+    from anchorctl.export import anchor_set_from_levels, snippet
 
     source = from_cli(ctx, values)
     size = source.image_size
@@ -66,4 +65,7 @@ def export_cmd(ctx: click.Context, /, target: str, export_strides: Any, **values
             param_hint="'--level-strides'",
         )
     anchor_set = anchor_set_from_levels(source.levels, source.rules, size, strides=strides)
-    click.echo(export(anchor_set, target), nl=False)
+    written = snippet(anchor_set, target)
+    click.echo(written.text, nl=False)
+    if not written.exact:  # the header says it too; this line reaches someone piping it on
+        click.echo(f"anchorctl: {written.summary}", err=True)
