@@ -478,7 +478,7 @@ def _mmdet_anchor_generator(
     ]
     if any(not _same(b, d) for b, d in zip(bases, default_bases, strict=True)):
         body.append(f"    base_sizes={_py_list(bases, format_number)},")
-    body += centre_text_lines(levels, bases)
+    body += _centre_text_lines(levels, bases)
     body.append(")")
     return _finish("mmdet", lines, body, verdict)
 
@@ -511,7 +511,7 @@ def _mmdet_center_offset(levels: Sequence[LevelShapes], bases: Sequence[float]) 
     return offset
 
 
-def centre_text_lines(levels: Sequence[LevelShapes], bases: Sequence[float]) -> list[str]:
+def _centre_text_lines(levels: Sequence[LevelShapes], bases: Sequence[float]) -> list[str]:
     offset = _mmdet_center_offset(levels, bases)
     if offset is None:
         pairs = ", ".join(
