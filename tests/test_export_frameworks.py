@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import frameworks
 import numpy as np
 import pytest
 
-import frameworks
 from anchorctl import conventions, presets
 from anchorctl.conventions.base import Level
 from anchorctl.export import TARGETS, anchor_set_from_levels, snippet
