@@ -1,4 +1,5 @@
-"""Caffe SSD PriorBox: hand-made vectors from the research notes and properties of the rules."""
+"""Caffe SSD PriorBox: hand-made vectors (worked out from weiliu89/caffe's prior_box_layer.cpp and
+ssd_pascal.py) and properties of the rules."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def test_contract_and_rules() -> None:
 
 
 def test_book_example_pixel_sizes_at_250_250() -> None:
-    # d2l-zh#1190 (conventions.md section 2/15): on the 728x561 image the five anchors at
+    # d2l-ai/d2l-zh#1190 (d2l-ai/d2l-en chapter_computer-vision/anchor.md): on the 728x561 image the five anchors at
     # (250, 250) are 420.75^2, 280.5^2, 140.25^2, 595.03x297.52 and 297.52x595.03 pixels
     (level,) = d2l.generate(
         {"feature_maps": [(561, 728)], "sizes": [(0.75, 0.5, 0.25)], "ratios": [(1.0, 2.0, 0.5)]}
@@ -113,7 +113,7 @@ def test_book_example_pixel_sizes_at_250_250() -> None:
 
 
 def test_tiny_ssd_total_is_5444() -> None:
-    # ssd.md (conventions.md section 2): 256x256 input, maps 32, 16, 8, 4, 1
+    # d2l-ai/d2l-en chapter_computer-vision/ssd.md: 256x256 input, maps 32, 16, 8, 4, 1
     levels = d2l.generate(
         {
             "feature_maps": [(32, 32), (16, 16), (8, 8), (4, 4), (1, 1)],
@@ -190,3 +190,36 @@ def test_count_order_centres_and_ratio(p: dict[str, Any]) -> None:
         assert shape.width == pytest.approx(s * np.sqrt(r) * rows / cols, rel=1e-5)
         assert shape.height == pytest.approx(s / np.sqrt(r), rel=1e-5)
         assert (shape.width * cols) / (shape.height * rows) == pytest.approx(r, rel=1e-5)
+
+
+# --- the two tabs of the book: at most one float32 step of a coordinate apart ------------------
+
+TORCH_BOUND = 4.8e-7  # one float32 step (2**-21 = 4.77e-7) of a coordinate in [2, 4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 7),
+    st.integers(1, 7),
+    st.lists(st.floats(0.05, 3.0), min_size=1, max_size=3),
+    st.lists(st.floats(0.05, 5.0), min_size=1, max_size=3),
+)
+def test_the_torch_tab_is_within_its_stated_bound(
+    rows: int, cols: int, sizes: list[float], ratios: list[float]
+) -> None:
+    params = {"feature_maps": [(rows, cols)], "sizes": [tuple(sizes)], "ratios": [tuple(ratios)]}
+    mx = d2l.generate({**params, "torch": False})[0].array.astype(np.float64)
+    pt = d2l.generate({**params, "torch": True})[0].array.astype(np.float64)
+    assert float(np.abs(mx - pt).max()) <= TORCH_BOUND
+
+
+def test_the_tabs_can_differ_by_more_than_the_old_stated_bound() -> None:
+    # The tabs compute the heights of sizes[0] with ratios[1:] in another order; a corner
+    # between 2 and 4 then moves by one float32 step there, 2**-21: four times the 1.2e-7
+    # the help used to state.
+    params = {"feature_maps": [(7, 3)], "sizes": [(2.958, 1.3127)], "ratios": [(4.2229, 0.4526)]}
+    mx = d2l.generate({**params, "torch": False})[0].array.astype(np.float64)
+    pt = d2l.generate({**params, "torch": True})[0].array.astype(np.float64)
+    assert float(np.abs(mx - pt).max()) == 2.0**-21
+    help_text = next(o.help for o in d2l.OPTIONS if o.name == "torch")
+    assert "4.8e-7" in help_text and "4.8e-7" in (d2l.__doc__ or "")

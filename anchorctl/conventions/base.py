@@ -27,6 +27,13 @@ from anchorctl.errors import AnchorError
 
 BOX_FORMATS = ("xyxy", "yxyx", "cxcywh")
 
+# What bit-exactness means for a convention whose framework takes float32 square roots in
+# torch: anchorctl's sqrt is correctly rounded, as torch's is on most CPUs.
+TORCH_SQRT = (
+    "float32 sqrt correctly rounded; on some CPUs torch's own float32 sqrt is not (0.65% of "
+    "random ratios, none of the common ones), and such a shape is then one float32 step off"
+)
+
 # Kinds of option value, as the command line and config files spell them:
 #   floats  "0.5,1,2"        -> tuple[float, ...]
 #   float   "0.5"            -> float

@@ -71,8 +71,10 @@ maps without an image size takes 8, 16, 32 for the largest, middle and smallest 
 
 Every value is computed in float32 in the generators' order of operations (cell anchors from
 float32 ``sqrt``, ``1 / sqrt``, products in the order the code multiplies; shifts
-``float32(i) * stride``), to match MMDetection bit for bit. No recorded MMDetection output is
-stored yet; ``tests/vectors/handmade/mmdet.json`` holds the numbers conventions.md states.
+``float32(i) * stride``), to match MMDetection bit for bit where torch's float32 ``sqrt`` is
+correctly rounded: on some CPUs it is not (0.65% of random ratios, none of the common ones),
+and such a shape is then a float32 step off. No recorded MMDetection output is stored yet;
+``tests/vectors/handmade/mmdet.json`` holds numbers worked out by hand from its sources.
 
 Sources: open-mmlab/mmdetection ``mmdet/models/task_modules/prior_generators/
 anchor_generator.py`` (3.x) and the configs ``configs/_base_/models/faster-rcnn_r50_fpn.py``,
@@ -93,6 +95,7 @@ import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    TORCH_SQRT,
     Grid,
     Level,
     Option,
@@ -117,7 +120,7 @@ RULES = Rules(
     "scale_major=False; YOLO: as listed",
     centre="col * stride_w + center_offset * base_size (default 0: cell corner); "
     "SSD and YOLO: (col + 0.5) * stride",
-    rounding="none (float32)",
+    rounding="none (float32); " + TORCH_SQRT,
     clip="none (valid_flags marks cells on padding)",
     native_format="xyxy",
     sources=(

@@ -24,6 +24,10 @@ The rules, as ``AnchorGenerator`` applies them (pytorch/vision:
   (13 x 19 map) thus has stride 61 vertically and 64 horizontally. ``--strides`` overrides
   the derivation (torchvision has no such option; it is here to study one level alone).
 * **Order**: index ``(row * cols + col) * k + slot``; levels concatenated in order.
+* **Bit for bit**: the square roots are float32 and correctly rounded, as torch takes them on
+  most CPUs. On some CPUs torch's float32 ``sqrt`` is not correctly rounded (0.65% of random
+  ratios, none of the common ones such as 0.5, 1 or 2); such a shape can then differ from
+  torchvision's by a float32 step before rounding, and rarely by a pixel after it.
 * **Output**: ``(sum K*k, 4)`` float32 ``(x1, y1, x2, y2)`` in pixels; integer shifts plus
   rounded cell anchors, so every coordinate is a whole number. No clipping.
 
@@ -43,6 +47,7 @@ import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    TORCH_SQRT,
     Grid,
     Level,
     Option,
@@ -63,7 +68,8 @@ RULES = Rules(
     ratio_meaning="height / width",
     order="ratio-major: for each ratio, every size",
     centre="top-left corner of the cell: (col * stride_x, row * stride_y), no offset",
-    rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even",
+    rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even; "
+    + TORCH_SQRT,
     clip="none",
     native_format="xyxy",
     sources=(
