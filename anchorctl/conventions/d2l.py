@@ -21,8 +21,8 @@ The book has an MXNet tab and a PyTorch tab. Both give the same boxes up to floa
 at most one float32 step of a box's height apart, 4.8e-7 for coordinates below 4 (the image
 spans 0..1, so every coordinate of a box inside it), because they order the arithmetic
 differently from each other and from the MXNet operator: the width is
-``(s * sqrt(r)) * H / W`` (the operator computes ``s * H / W * sqrt(r)``), and the PyTorch tab divides a Python number by a tensor as
-``(1 / t) * x``. This module follows the MXNet tab by default and the PyTorch tab with
+``(s * sqrt(r)) * H / W`` (the operator computes ``s * H / W * sqrt(r)``), and the PyTorch
+tab divides a Python number by a tensor as ``(1 / t) * x``. This module follows the MXNet tab by default and the PyTorch tab with
 ``torch``; either way it matches the recorded d2l outputs bit for bit. (The PyTorch tab takes
 ``torch.sqrt`` in float32, which some CPUs do not round correctly: 0.65% of random ratios,
 none of the common ones, can then be a float32 step off.) The grid is shared with
