@@ -22,10 +22,11 @@ at most one float32 step of a box's height apart, 4.8e-7 for coordinates below 4
 spans 0..1, so every coordinate of a box inside it), because they order the arithmetic
 differently from each other and from the MXNet operator: the width is
 ``(s * sqrt(r)) * H / W`` (the operator computes ``s * H / W * sqrt(r)``), and the PyTorch
-tab divides a Python number by a tensor as ``(1 / t) * x``. This module follows the MXNet tab by default and the PyTorch tab with
-``torch``; either way it matches the recorded d2l outputs bit for bit. (The PyTorch tab takes
-``torch.sqrt`` in float32, which some CPUs do not round correctly: 0.65% of random ratios,
-none of the common ones, can then be a float32 step off.) The grid is shared with
+tab divides a Python number by a tensor as ``(1 / t) * x``. This module follows the MXNet
+tab by default and the PyTorch tab with ``torch``; either way it matches the recorded d2l
+outputs bit for bit. (The PyTorch tab takes ``torch.sqrt`` in float32, which some CPUs do not
+round correctly: 0.65% of random ratios, none of the common ones, can then be a float32 step
+off.) The grid is shared with
 :mod:`anchorctl.conventions.mxnet`; only the per-cell extents differ.
 """
 
