@@ -41,6 +41,7 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
         unit_interval: bool = False,
         meaning: str = "",
         pair: bool = False,
+        allow_empty: bool = False,
     ) -> None:
         self.metavar = metavar
         self.example = example
@@ -49,6 +50,7 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
         self.positive = positive
         self.unit_interval = unit_interval
         self.meaning = meaning
+        self.allow_empty = allow_empty  # '' is the empty list (a level with no values)
         self.name = metavar
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
@@ -60,6 +62,8 @@ class FloatList(click.ParamType):  # type: ignore[type-arg]
         if isinstance(value, tuple):
             return value
         text = str(value).strip()
+        if not text and self.allow_empty:
+            return ()
         parts = [p for p in _SEP.split(text)] if text else []
         expected = f"expected {self.metavar}, e.g. {self.example}"
         if not parts or any(p == "" for p in parts):
@@ -191,7 +195,13 @@ class Cell(click.ParamType):  # type: ignore[type-arg]
 SIZES = FloatList(
     "S1,S2,...", "0.2,0.5", positive=True, meaning="a size is a fraction of the image height"
 )
-RATIOS = FloatList("R1,R2,...", "1,4,0.25", positive=True, meaning="a ratio is width / height")
+RATIOS = FloatList(
+    "R1,R2,...",
+    "1,4,0.25",
+    positive=True,
+    meaning="a ratio is width / height",
+    allow_empty=True,  # '' gives a level no ratios (torchvision-ssd); the convention decides
+)
 STEPS_YX = FloatList("SY,SX", "0.0625,0.0625", positive=True, meaning="steps", pair=True)
 OFFSETS = FloatList("OY,OX", "0.5,0.5", count=2, unit_interval=True, meaning="a fraction of a step")
 DELTAS = FloatList("DX,DY,DW,DH", "0.1,-0.2,0.3,0", count=4)
@@ -203,6 +213,8 @@ CELL = Cell()
 # How the command line parses each kind of convention option (see conventions.base).
 KIND_TYPES: dict[str, click.ParamType] = {  # type: ignore[type-arg]
     "floats": FloatList("N1,N2,...", "0.5,1,2"),
+    # a per-level list may be '' for a level with no values; the convention decides
+    "level_floats": FloatList("N1,N2,...", "0.5,1,2", allow_empty=True),
     "float": Number("N", "0.5", count=1),
     "int": click.IntRange(min=0),
     "yx": FloatList("Y,X", "16,16 (one number for both)", pair=True),

@@ -5,7 +5,9 @@ s'_k second, clip on the (w, h) pairs only, centres (i + 0.5) * step with x on t
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from anchorctl.conventions import torchvision_ssd as ts
 from anchorctl.conventions.base import OPTION_KINDS, to_format
 from anchorctl.errors import AnchorError
 
-from support import VECTORS, load_vector
+from support import VECTORS, load_vector, run
 
 FOLDER = "torchvision_default_box_generator"
 CASES = sorted(p.stem for p in (VECTORS / FOLDER).glob("*.json"))
@@ -273,3 +275,52 @@ def test_large_level_is_fast() -> None:
     np.testing.assert_allclose(
         to_format(level.array[-6:], "cxcywh")[:, :2], [[1198, 1198]] * 6, atol=1e-3
     )
+
+
+# --- a level with no ratios: DefaultBoxGenerator([[2], []]) -----------------------------------
+
+EMPTY_LEVEL_TOML = """\
+convention = "torchvision-ssd"
+image_size = [300, 300]
+
+[[levels]]
+feature_map = [2, 2]
+ratios = [2]
+
+[[levels]]
+feature_map = [1, 1]
+ratios = []
+"""
+
+
+def test_a_level_with_an_empty_ratio_list_has_only_the_two_squares() -> None:
+    # anchor_utils.py _generate_wh_pairs: the two squares, then two boxes per ratio of the
+    # level's list; an empty list leaves the squares alone.
+    levels = ts.generate(
+        {"feature_maps": [(2, 2), (1, 1)], "ratios": [(2.0,), ()], "image_size": (300, 300)}
+    )
+    assert [lv.per_cell for lv in levels] == [4, 2]
+    scales = ts.resolve_scales(2)  # two maps: 0.15, 0.9, then 1.0
+    assert scales == [0.15, 0.9, 1.0]
+    top = levels[1].shapes
+    assert [s.params["ratio"] for s in top] == [1.0, 1.0]
+    assert top[0].width == pytest.approx(0.9 * 300)
+    assert top[1].width == pytest.approx(math.sqrt(0.9 * 1.0) * 300)
+
+
+def test_an_empty_ratio_list_on_the_command_line_and_in_toml(tmp_path: Path) -> None:
+    config = tmp_path / "two.toml"
+    config.write_text(EMPTY_LEVEL_TOML)
+    from_toml = run("list", "--config", str(config), "--format", "json")
+    from_cli = run(
+        "list", "--convention", "torchvision-ssd", "--image-size", "300x300",
+        "--feature-map", "2x2", "--feature-map", "1x1", "--ratios", "2", "--ratios", "",
+        "--format", "json",
+    )  # fmt: skip
+    assert from_toml.exit_code == 0 and from_cli.exit_code == 0, (from_toml.stderr, from_cli.stderr)
+    levels = json.loads(from_cli.stdout)["levels"]
+    assert [level["per_cell"] for level in levels] == [4, 2]
+    assert json.loads(from_toml.stdout)["levels"] == levels
+    # conventions that need ratios still refuse an empty list, in one line
+    refused = run("list", "--ratios", "")
+    assert refused.exit_code == 2 and "--ratios: give at least one value" in refused.stderr

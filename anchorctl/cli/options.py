@@ -182,7 +182,8 @@ def parse_typed(option: Option, value: Any) -> Any:
     raw = list(value) if isinstance(value, (tuple, list)) else [value]
     if not option.per_level and len(raw) > 1:
         raise click.BadParameter("give it once (it applies to every level)", param_hint=f"'{flag}'")
-    kind_type = params.KIND_TYPES[option.kind]
+    kind = "level_floats" if option.kind == "floats" and option.per_level else option.kind
+    kind_type = params.KIND_TYPES[kind]
     try:
         parsed = [kind_type.convert(text, None, None) for text in raw]
     except click.BadParameter as exc:
