@@ -101,7 +101,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratio values, width / height; 1 is always first [default: none, only 1]",
+        f"aspect_ratio values, {RULES.ratio_meaning}; 1 is always first [default: none, only 1]",
         per_level=True,
         default=[()],
     ),

@@ -64,7 +64,9 @@ def is_whole(value: object) -> bool:
         return False
     if isinstance(value, (int, np.integer)):
         return True
-    return isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value)
+    return bool(
+        isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value)
+    )
 
 
 def _as_float(value: Any, name: str, where: str = "") -> float:

@@ -79,7 +79,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "ratios, width / height (multibox_prior has no default; required)",
+        f"ratios, {RULES.ratio_meaning} (multibox_prior has no default; required)",
         per_level=True,
     ),
     Option(

@@ -122,7 +122,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios = height / width (0.5 is wide, 2 is tall) [config default: 0.5,1,2]",
+        f"aspect_ratios = {RULES.ratio_meaning} (0.5 is wide, 2 is tall) [config default: 0.5,1,2]",
         per_level=True,
         default=[(0.5, 1.0, 2.0)],
     ),

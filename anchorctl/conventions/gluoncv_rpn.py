@@ -104,7 +104,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width, the same on every level [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning}, the same on every level [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
 )

@@ -94,7 +94,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width (0.5 is wide, 2 is tall) [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning} (0.5 is wide, 2 is tall) [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(

@@ -160,8 +160,8 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width (0.5 is wide, 2 is tall). AnchorGenerator: one list for every level "
-        "[default 0.5,1,2, as every shipped config]. --ssd: per level the extra ratios r, "
+        f"{RULES.ratio_meaning} (0.5 is wide, 2 is tall). AnchorGenerator: one list for every "
+        "level [default 0.5,1,2, as every shipped config]. --ssd: per level the extra ratios r, "
         "each adding 1/r and r to [1] [default: the SSD300/SSD512 config]",
         per_level=True,
     ),

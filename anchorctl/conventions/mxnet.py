@@ -51,7 +51,6 @@ from anchorctl.errors import AnchorError
 
 NAME = "mxnet"
 TITLE = "MXNet MultiBoxPrior"
-RATIO_MEANING = "ratio = width / height"
 UNITS = "normalized to the image (0..1)"
 
 RULES = Rules(
@@ -71,12 +70,13 @@ RULES = Rules(
     ),
     normalized=True,
 )
+RATIO_MEANING = f"ratio = {RULES.ratio_meaning}"
 
 OPTIONS = (
     Option(
         "sizes", "floats", "sizes, fractions of the image height", per_level=True, default=[(1.0,)]
     ),
-    Option("ratios", "floats", "ratios, width / height", per_level=True, default=[(1.0,)]),
+    Option("ratios", "floats", f"ratios, {RULES.ratio_meaning}", per_level=True, default=[(1.0,)]),
     Option(
         "steps",
         "yx",

@@ -102,7 +102,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width of the rounded ratio windows [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning} of the rounded ratio windows [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(

@@ -63,7 +63,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height [default: 0.5,1,2]",
+        f"aspect_ratios, {RULES.ratio_meaning} [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(

@@ -83,7 +83,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height [default: 1,2,0.5 as the RetinaNet configs]",
+        f"aspect_ratios, {RULES.ratio_meaning} [default: 1,2,0.5 as the RetinaNet configs]",
         default=DEFAULT_RATIOS,
     ),
     Option(

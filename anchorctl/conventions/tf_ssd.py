@@ -97,7 +97,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height, in order [default: 1,2,3,0.5,0.3333]",
+        f"aspect_ratios, {RULES.ratio_meaning}, in order [default: 1,2,3,0.5,0.3333]",
         default=DEFAULT_RATIOS,
     ),
     Option(

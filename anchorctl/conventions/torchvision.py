@@ -92,7 +92,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "torchvision's aspect_ratios = height / width (0.5 is wide, 2 is tall) "
+        f"torchvision's aspect_ratios = {RULES.ratio_meaning} (0.5 is wide, 2 is tall) "
         "[torchvision default: 0.5,1,2]",
         per_level=True,
         default=[(0.5, 1.0, 2.0)],
