@@ -252,5 +252,5 @@ def test_torch_based_conventions_say_what_bit_exact_depends_on() -> None:
     from anchorctl.conventions import d2l, mmdet
 
     for module in (tv, mmdet, d2l):
-        assert "0.65% of random ratios" in module.RULES.rounding, module.NAME
+        assert "0.65% of random ratios" in module.RULES.exactness, module.NAME
         assert "sqrt" in (module.__doc__ or "") and "0.65%" in (module.__doc__ or ""), module.NAME

@@ -78,6 +78,7 @@ class Rules:
     native_format: str
     sources: tuple[str, ...]
     normalized: bool = False  # coordinates are fractions of the image, not pixels
+    exactness: str = ""  # what matching the framework bit for bit depends on, if anything
 
     def summary(self) -> str:
         """One line for table titles and legends."""
@@ -162,18 +163,49 @@ class Grid:
 
     def _assemble(self, xp: npt.NDArray[Any], yp: npt.NDArray[Any], out: npt.NDArray[Any]) -> None:
         """``out`` ``(n_rows, n_cols, k, columns)`` from ``xp`` ``(n_cols, k, nx)`` and ``yp``
-        ``(n_rows, k, ny)``: the x columns copied once per row through a row template."""
-        template = np.zeros(out.shape[1:], dtype=self.dtype)
+        ``(n_rows, k, ny)``, in one pass: a row of x values and a column of y values, each
+        with -0.0 where the other's values go, added. ``v + (-0.0) == v`` for every float
+        ``v`` (signed zeros, infinities and NaN included), so the sum only places values."""
+        x_row = np.full(out.shape[1:], -0.0, dtype=self.dtype)
+        y_col = np.full((out.shape[0], 1, *out.shape[2:]), -0.0, dtype=self.dtype)
         for j, (axis, i) in enumerate(self.layout):
             if axis == 0:
-                template[..., j] = xp[..., i]
-        out[...] = template
-        for j, (axis, i) in enumerate(self.layout):
-            if axis == 1:
-                out[..., j] = yp[:, None, :, i]
+                x_row[..., j] = xp[..., i]
+            else:
+                y_col[:, 0, :, j] = yp[..., i]
+        np.add(x_row[None], y_col, out=out)
         if self.clip is not None:
             lo, hi = self.clip
             np.clip(out, self.dtype(lo), self.dtype(hi), out=out)
+
+    def _pieces(self, block_bytes: int) -> Iterator[tuple[int, int, int, int, npt.NDArray[Any]]]:
+        """``(r0, r1, c0, c1, x_part)``: the map in order, in pieces of about ``block_bytes``.
+
+        Whole rows per piece when a row fits (the x part computed once); otherwise each row
+        in column chunks. The far cells are checked first (see ``checks.extents``).
+        """
+        rows, cols = self.feature_map
+        if self.check is not None:  # the last row and column hold the largest coordinates
+            self.check(np.array([rows - 1]), np.array([cols - 1]), True)
+        per_row = block_bytes // max(1, self.row_bytes)
+        if per_row >= 1:
+            xp, _ = self.parts([], np.arange(cols))
+            for r0 in range(0, rows, per_row):
+                yield r0, min(rows, r0 + per_row), 0, cols, xp
+            return
+        item = np.dtype(self.dtype).itemsize
+        per_chunk = max(1, block_bytes // (self.per_cell * self.columns * item))
+        for r in range(rows):
+            for c0 in range(0, cols, per_chunk):
+                c1 = min(cols, c0 + per_chunk)
+                xp, _ = self.parts([], np.arange(c0, c1))
+                yield r, r + 1, c0, c1, xp
+
+    def _fill(self, xp: npt.NDArray[Any], r0: int, r1: int, out: npt.NDArray[Any]) -> None:
+        """Rows ``r0 .. r1`` of the columns ``xp`` covers, into ``out`` ``(n, m, k, columns)``."""
+        _, yp = self.parts(np.arange(r0, r1), [])
+        with np.errstate(all="ignore"):
+            self._assemble(xp, yp, out)
 
     def blocks(self, block_bytes: int = 1 << 22) -> Iterator[npt.NDArray[Any]]:
         """Every anchor in consecutive ``(n, columns)`` blocks of about ``block_bytes``, in order.
@@ -181,35 +213,16 @@ class Grid:
         Whole rows per block when a row fits; otherwise each row in column chunks, so memory
         stays near ``block_bytes`` whatever the feature map.
         """
-        rows, cols = self.feature_map
         k, width = self.per_cell, self.columns
-        item = np.dtype(self.dtype).itemsize
-        if self.check is not None:  # the last row and column hold the largest coordinates
-            self.check(np.array([rows - 1]), np.array([cols - 1]), True)
-        per_row = block_bytes // max(1, self.row_bytes)
-        if per_row >= 1:
-            xp, _ = self.parts([], np.arange(cols))
-            for r0 in range(0, rows, per_row):
-                r1 = min(rows, r0 + per_row)
-                _, yp = self.parts(np.arange(r0, r1), [])
-                out = np.empty((r1 - r0, cols, k, width), dtype=self.dtype)
-                with np.errstate(all="ignore"):
-                    self._assemble(xp, yp, out)
-                yield out.reshape(-1, width)
-            return
-        per_chunk = max(1, block_bytes // (k * width * item))
-        for r in range(rows):
-            for c0 in range(0, cols, per_chunk):
-                c1 = min(cols, c0 + per_chunk)
-                xp, yp = self.parts([r], np.arange(c0, c1))
-                out = np.empty((1, c1 - c0, k, width), dtype=self.dtype)
-                with np.errstate(all="ignore"):
-                    self._assemble(xp, yp, out)
-                yield out.reshape(-1, width)
+        for r0, r1, c0, c1, xp in self._pieces(block_bytes):
+            out = np.empty((r1 - r0, c1 - c0, k, width), dtype=self.dtype)
+            self._fill(xp, r0, r1, out)
+            yield out.reshape(-1, width)
 
     def array(self) -> npt.NDArray[Any]:
-        """Every anchor as one ``(rows*cols*k, columns)`` array; :class:`TooLarge` first when
-        it cannot fit in the memory this process may still use."""
+        """Every anchor as one ``(rows*cols*k, columns)`` array, written in place block by
+        block; :class:`TooLarge` first when it cannot fit in the memory this process may
+        still use."""
         from anchorctl.memory import allocate
 
         out: npt.NDArray[Any] = allocate(
@@ -219,10 +232,10 @@ class Grid:
             "stream them (`anchorctl list --all --format npy -o FILE`), or use a smaller "
             "feature map or fewer shapes per cell",
         )
-        start = 0
-        for block in self.blocks():
-            out[start : start + len(block)] = block
-            start += len(block)
+        rows, cols = self.feature_map
+        view = out.reshape(rows, cols, self.per_cell, self.columns)
+        for r0, r1, c0, c1, xp in self._pieces(1 << 22):
+            self._fill(xp, r0, r1, view[r0:r1, c0:c1])
         return out
 
     def at(self, cells: npt.ArrayLike) -> npt.NDArray[Any]:

@@ -98,6 +98,9 @@ RULES = Rules(
     rounding="none (float32)",
     clip="none",
     native_format="xyxy",
+    exactness="centres as torch's float32 arange makes them with 8-lane vectors (AVX2): a CPU "
+    "where torch picks AVX-512 can place a few by an ulp elsewhere; maps wider than 32,768 "
+    "cells split across torch's threads",
     sources=(
         "facebookresearch/detectron2: detectron2/modeling/anchor_generator.py "
         "(DefaultAnchorGenerator, RotatedAnchorGenerator)",

@@ -120,7 +120,8 @@ RULES = Rules(
     "scale_major=False; YOLO: as listed",
     centre="col * stride_w + center_offset * base_size (default 0: cell corner); "
     "SSD and YOLO: (col + 0.5) * stride",
-    rounding="none (float32); " + TORCH_SQRT,
+    rounding="none (float32)",
+    exactness=TORCH_SQRT,
     clip="none (valid_flags marks cells on padding)",
     native_format="xyxy",
     sources=(

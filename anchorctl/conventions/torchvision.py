@@ -68,8 +68,8 @@ RULES = Rules(
     ratio_meaning="height / width",
     order="ratio-major: for each ratio, every size",
     centre="top-left corner of the cell: (col * stride_x, row * stride_y), no offset",
-    rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even; "
-    + TORCH_SQRT,
+    rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even",
+    exactness=TORCH_SQRT,
     clip="none",
     native_format="xyxy",
     sources=(
