@@ -7,7 +7,10 @@ A convention module (``anchorctl/conventions/<family>.py``) holds, in one place:
 * ``OPTIONS``: the :class:`Option` s it reads (``sizes``, ``ratios``, ``strides``, ...), each
   with what it means *in this framework's words*; any other option given is an error;
 * ``generate(params) -> list[Level]``: the anchors of every level, computed in the
-  framework's own dtype and order of operations.
+  framework's own dtype and order of operations. ``generate`` validates and builds each
+  level's :class:`Grid` (work in proportion to the levels and shapes, never to the map);
+  the anchors themselves are computed when read, whole (:attr:`Level.array`), in blocks
+  (:meth:`Level.iter_blocks`) or for some cells (:meth:`Level.at`).
 
 ``params`` is a :class:`Params` mapping from option name to value. Per-level options hold one
 entry per level (a single entry applies to every level); see :func:`per_level`.
