@@ -20,7 +20,30 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from anchorctl.export.grammar import (
+        EXACT_TOL,
+        GRAMMARS,
+        SNAP_TOL,
+        TF_BASE,
+        Grammar,
+        ProductFit,
+        fit_product,
+        format_number,
+        nice,
+        relative_errors,
+        shape_error,
+        tf_flexible_shapes,
+    )
+    from anchorctl.export.shapes import (
+        AnchorSet,
+        LevelShapes,
+        anchor_set_from_levels,
+        anchor_set_from_suggestion,
+    )
+    from anchorctl.export.writers import Snippet, export, snippet
 
 
 @dataclass(frozen=True)
@@ -81,7 +104,31 @@ _LAZY = {
     "snippet": "writers",
 }
 
-__all__ = ["TARGETS", "TARGET_LIST", "Target", *_LAZY]
+__all__ = [  # noqa: RUF022 - the eager names first, then the lazy ones as _LAZY lists them
+    "TARGETS",
+    "TARGET_LIST",
+    "Target",
+    "AnchorSet",
+    "LevelShapes",
+    "anchor_set_from_levels",
+    "anchor_set_from_suggestion",
+    "EXACT_TOL",
+    "SNAP_TOL",
+    "TF_BASE",
+    "GRAMMARS",
+    "Grammar",
+    "ProductFit",
+    "fit_product",
+    "format_number",
+    "nice",
+    "relative_errors",
+    "shape_error",
+    "tf_flexible_shapes",
+    "Snippet",
+    "export",
+    "snippet",
+]
+assert set(__all__) == {"TARGETS", "TARGET_LIST", "Target", *_LAZY}
 
 
 def __getattr__(name: str) -> Any:
