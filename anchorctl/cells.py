@@ -102,10 +102,6 @@ def grid_lines(
 
 
 def cell_anchors(level: Level, cells: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-    """The anchors of ``cells`` (``(M, 2)`` row, col) in ``level``: ``(M*k, 4)``, cell by cell."""
-    k = level.per_cell
-    cols = level.feature_map[1]
-    first = (cells[:, 0] * cols + cells[:, 1]) * k  # (M,)
-    index = (first[:, None] + np.arange(k)).ravel()
-    out: npt.NDArray[np.float32] = level.array[index]
-    return out
+    """The anchors of ``cells`` (``(M, 2)`` row, col) in ``level``: ``(M*k, 4)``, cell by cell,
+    computed for those cells only (never the whole map)."""
+    return level.at(cells)

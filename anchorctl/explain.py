@@ -260,10 +260,7 @@ class LevelExplanation:
 
     @property
     def anchors(self) -> list[Box]:
-        row, col = self.cell
-        k = self.level.per_cell
-        first = (row * self.level.feature_map[1] + col) * k
-        return [_box(b) for b in self.level.array[first : first + k]]
+        return [_box(b) for b in self.level.at([self.cell])]
 
     @property
     def anchors_px(self) -> list[Box]:

@@ -38,6 +38,7 @@ from _timing import Timings, best, measure, median, report
 import anchorctl
 from anchorctl import conventions, presets
 from anchorctl.conventions import torchvision as tv_convention
+from anchorctl.conventions.base import per_level
 
 PRESET = "fasterrcnn-fpn"
 IMAGE_HW = (800, 1216)  # the padded batch tensor torchvision sees (height, width)
@@ -103,8 +104,8 @@ def grid_anchors_rows(
 def _level_inputs(params: Any) -> list[tuple[tuple[int, int], tuple[int, int], Anchors]]:
     """``(feature_map, stride, base anchors)`` per level, as ``generate`` derives them."""
     maps = [(int(r), int(c)) for r, c in params["feature_maps"]]
-    sizes = tv_convention.per_level(params, "sizes", len(maps))
-    ratios = tv_convention.per_level(params, "ratios", len(maps))
+    sizes = per_level(params, "sizes", len(maps))
+    ratios = per_level(params, "ratios", len(maps))
     strides = tv_convention.strides_for(params, maps)
     return [
         (fm, stride, tv_convention.base_anchors(s, r))

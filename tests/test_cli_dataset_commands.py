@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from snippet_parser import parse_export
 
 from anchorctl import conventions
-from anchorctl.export import parse_export
 
 from support import ROOT, SAMPLES, run
 

@@ -59,8 +59,8 @@ def test_the_readme_table_says_exactly_which_commands_take_each_name(
 @pytest.mark.parametrize("command", ["list", "explain", "count", "export", "compare"])
 def test_image_size_still_means_the_input_size_for_one_release(command: str) -> None:
     args = ["--sizes", "32", "--strides", "16", "--feature-map", "4x4"]
-    if command == "export":
-        args += ["--to", "yolo"]
+    if command == "export":  # to its own framework: exact, so nothing else on stderr
+        args += ["--to", "torchvision"]
     if command == "compare":
         args += ["--conventions", "torchvision"]
     else:
@@ -193,3 +193,14 @@ def test_presets_show_takes_the_input_size_under_its_new_and_old_names() -> None
     assert "input 1333 x 800 px" in new.stdout and "deprecated" in old.stderr
     fixed = run("presets", "show", "ssd300", "--input-size", "640")
     assert fixed.exit_code == 2 and "resizes every input to 300x300" in fixed.stderr
+
+
+def test_conventions_call_the_network_input_input_size() -> None:
+    # Their messages and help are written in anchorctl/conventions/, below the command line.
+    sources = sorted((ROOT / "anchorctl" / "conventions").glob("*.py"))
+    assert len(sources) > len(conventions.MODULES)  # every convention, checks.py, base.py
+    for source in sources:
+        assert "--image-size" not in source.read_text(encoding="utf-8"), source.name
+    result = run("list", "--convention", "torchvision", "--sizes", "32")
+    assert result.exit_code == 2
+    assert "--input-size is required" in result.stderr and "--image-size" not in result.stderr

@@ -1,4 +1,5 @@
-"""Caffe SSD PriorBox: hand-made vectors from the research notes and properties of the rules."""
+"""Caffe SSD PriorBox: hand-made vectors (worked out from weiliu89/caffe's prior_box_layer.cpp and
+ssd_pascal.py) and properties of the rules."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def cell_boxes(level: Any, row: int, col: int) -> np.ndarray:
     cols = level.feature_map[1]
     k = level.per_cell
     start = (row * cols + col) * k
-    return level.anchors[start : start + k]
+    return level.array[start : start + k]
 
 
 def base(**extra: Any) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def test_module_docstring_states_the_rules() -> None:
 def test_ssd300_conv4_3_cell_0_0_matches_the_notes() -> None:
     case = CASES["ssd300_conv4_3_cell_0_0"]
     level = caffe_ssd.generate(params_of(case))[case["level"]]
-    assert level.anchors.dtype == np.float32
+    assert level.array.dtype == np.float32
     got = to_format(cell_boxes(level, *case["cell"]), case["box_format"])
     np.testing.assert_allclose(got, np.array(case["anchors"]), rtol=0, atol=case["atol"])
 
@@ -83,7 +84,7 @@ def test_ssd300_recipe_gives_8732() -> None:
     levels = caffe_ssd.generate(params_of(case))
     assert [lv.per_cell for lv in levels] == case["per_cell"]
     assert sum(lv.count for lv in levels) == case["total"] == 8732
-    assert sum(len(lv.anchors) for lv in levels) == 8732
+    assert sum(len(lv.array) for lv in levels) == 8732
     # steps are the recipe's pixels (100 on the 3x3 map, not 300/3), divided by the image
     assert levels[4].stride == pytest.approx((100 / 300, 100 / 300))
     assert levels[4].center0 == pytest.approx((50 / 300, 50 / 300))
@@ -190,16 +191,16 @@ def test_step_h_step_w_and_offset() -> None:
 def test_img_size_overrides_the_image_size() -> None:
     a = caffe_ssd.generate(base(image_size=(640, 480), img_size=(300.0, 300.0)))[0]
     b = caffe_ssd.generate(base(image_size=(300, 300)))[0]
-    np.testing.assert_array_equal(a.anchors, b.anchors)
+    np.testing.assert_array_equal(a.array, b.array)
     c = caffe_ssd.generate(base(image_size=None, img_size=(300.0, 300.0)))[0]
-    np.testing.assert_array_equal(c.anchors, b.anchors)
+    np.testing.assert_array_equal(c.array, b.array)
 
 
 def test_clip_clamps_each_coordinate() -> None:
     plain = caffe_ssd.generate(base(min_sizes=[(90.0,)], max_sizes=[(120.0,)]))[0]
     clipped = caffe_ssd.generate(base(min_sizes=[(90.0,)], max_sizes=[(120.0,)], clip=True))[0]
-    assert plain.anchors.min() < 0 and plain.anchors.max() > 1
-    np.testing.assert_array_equal(clipped.anchors, np.clip(plain.anchors, 0, 1))
+    assert plain.array.min() < 0 and plain.array.max() > 1
+    np.testing.assert_array_equal(clipped.array, np.clip(plain.array, 0, 1))
     assert clipped.shapes == plain.shapes  # nominal, unclipped extents
 
 
@@ -212,7 +213,7 @@ def test_variances() -> None:
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        ({"image_size": None}, "--image-size"),
+        ({"image_size": None}, "--input-size"),
         ({"min_sizes": None}, "--min-sizes"),
         ({"min_sizes": [()]}, "--min-sizes"),
         ({"min_sizes": [(0.5,)]}, "--min-sizes"),
@@ -264,10 +265,10 @@ def test_count_centres_and_shapes(p: dict[str, Any]) -> None:
     n_list = len(caffe_ssd.ratio_list(p["ratios"][0], p["flip"]))
     k = n_list * len(p["min_sizes"][0]) + len(p["max_sizes"][0])
     assert level.per_cell == k
-    assert level.anchors.shape == (rows * cols * k, 4)
-    assert level.anchors.dtype == np.float32
+    assert level.array.shape == (rows * cols * k, 4)
+    assert level.array.dtype == np.float32
     img_w, img_h = p["image_size"]
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, k, 4)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, k, 4)
     cx = (boxes[..., 0] + boxes[..., 2]) / 2
     cy = (boxes[..., 1] + boxes[..., 3]) / 2
     step_x, step_y = img_w / cols, img_h / rows

@@ -63,8 +63,8 @@ def test_own_flavour_is_bit_exact(name: str) -> None:
     vector = load_vector(name)
     torch = FLAVOURS[name.split("/")[0]]
     (level,) = d2l.generate(params_of(vector, torch))
-    check(vector, level.anchors, atol=0.0)
-    assert sha(level.anchors) == vector["checksum"]["sha256_f32le"]
+    check(vector, level.array, atol=0.0)
+    assert sha(level.array) == vector["checksum"]["sha256_f32le"]
 
 
 @pytest.mark.parametrize("name", VECTOR_FILES)
@@ -72,7 +72,7 @@ def test_other_flavour_within_1e6(name: str) -> None:
     vector = load_vector(name)
     torch = not FLAVOURS[name.split("/")[0]]
     (level,) = d2l.generate(params_of(vector, torch))
-    check(vector, level.anchors, atol=1e-6)
+    check(vector, level.array, atol=1e-6)
 
 
 def test_flavours_really_differ_where_the_recordings_do() -> None:
@@ -82,8 +82,8 @@ def test_flavours_really_differ_where_the_recordings_do() -> None:
     assert mx["checksum"]["sha256_f32le"] != pt["checksum"]["sha256_f32le"]
     (a,) = d2l.generate(params_of(mx, False))
     (b,) = d2l.generate(params_of(mx, True))
-    assert sha(a.anchors) == mx["checksum"]["sha256_f32le"]
-    assert sha(b.anchors) == pt["checksum"]["sha256_f32le"]
+    assert sha(a.array) == mx["checksum"]["sha256_f32le"]
+    assert sha(b.array) == pt["checksum"]["sha256_f32le"]
 
 
 def test_contract_and_rules() -> None:
@@ -99,12 +99,12 @@ def test_contract_and_rules() -> None:
 
 
 def test_book_example_pixel_sizes_at_250_250() -> None:
-    # d2l-zh#1190 (conventions.md section 2/15): on the 728x561 image the five anchors at
+    # d2l-ai/d2l-zh#1190 (d2l-ai/d2l-en chapter_computer-vision/anchor.md): on the 728x561 image the five anchors at
     # (250, 250) are 420.75^2, 280.5^2, 140.25^2, 595.03x297.52 and 297.52x595.03 pixels
     (level,) = d2l.generate(
         {"feature_maps": [(561, 728)], "sizes": [(0.75, 0.5, 0.25)], "ratios": [(1.0, 2.0, 0.5)]}
     )
-    boxes = level.anchors[(250 * 728 + 250) * 5 : (250 * 728 + 251) * 5].astype(np.float64)
+    boxes = level.array[(250 * 728 + 250) * 5 : (250 * 728 + 251) * 5].astype(np.float64)
     w = (boxes[:, 2] - boxes[:, 0]) * 728
     h = (boxes[:, 3] - boxes[:, 1]) * 561
     np.testing.assert_allclose(w, [420.75, 280.5, 140.25, 595.03, 297.52], atol=0.01)
@@ -113,7 +113,7 @@ def test_book_example_pixel_sizes_at_250_250() -> None:
 
 
 def test_tiny_ssd_total_is_5444() -> None:
-    # ssd.md (conventions.md section 2): 256x256 input, maps 32, 16, 8, 4, 1
+    # d2l-ai/d2l-en chapter_computer-vision/ssd.md: 256x256 input, maps 32, 16, 8, 4, 1
     levels = d2l.generate(
         {
             "feature_maps": [(32, 32), (16, 16), (8, 8), (4, 4), (1, 1)],
@@ -130,7 +130,7 @@ def test_same_grid_as_mxnet_and_near_its_values() -> None:
     (level,) = d2l.generate(
         {"feature_maps": [(5, 7)], "sizes": [(0.75, 0.5, 0.25)], "ratios": [(1.0, 2.0, 0.5)]}
     )
-    np.testing.assert_allclose(level.anchors, mxnet.anchors(spec), rtol=0, atol=2e-7)
+    np.testing.assert_allclose(level.array, mxnet.anchors(spec), rtol=0, atol=2e-7)
     assert level.stride == spec.step_yx
 
 
@@ -171,8 +171,8 @@ def test_count_order_centres_and_ratio(p: dict[str, Any]) -> None:
     rows, cols = p["feature_maps"][0]
     sizes, ratios = p["sizes"][0], p["ratios"][0]
     k = len(sizes) + len(ratios) - 1
-    assert level.per_cell == k and level.anchors.shape == (rows * cols * k, 4)
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, k, 4)
+    assert level.per_cell == k and level.array.shape == (rows * cols * k, 4)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, k, 4)
     cx = (boxes[..., 0] + boxes[..., 2]) / 2
     cy = (boxes[..., 1] + boxes[..., 3]) / 2
     np.testing.assert_allclose(
@@ -190,3 +190,36 @@ def test_count_order_centres_and_ratio(p: dict[str, Any]) -> None:
         assert shape.width == pytest.approx(s * np.sqrt(r) * rows / cols, rel=1e-5)
         assert shape.height == pytest.approx(s / np.sqrt(r), rel=1e-5)
         assert (shape.width * cols) / (shape.height * rows) == pytest.approx(r, rel=1e-5)
+
+
+# --- the two tabs of the book: at most one float32 step of a coordinate apart ------------------
+
+TORCH_BOUND = 4.8e-7  # one float32 step (2**-21 = 4.77e-7) of a coordinate in [2, 4)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(1, 7),
+    st.integers(1, 7),
+    st.lists(st.floats(0.05, 3.0), min_size=1, max_size=3),
+    st.lists(st.floats(0.05, 5.0), min_size=1, max_size=3),
+)
+def test_the_torch_tab_is_within_its_stated_bound(
+    rows: int, cols: int, sizes: list[float], ratios: list[float]
+) -> None:
+    params = {"feature_maps": [(rows, cols)], "sizes": [tuple(sizes)], "ratios": [tuple(ratios)]}
+    mx = d2l.generate({**params, "torch": False})[0].array.astype(np.float64)
+    pt = d2l.generate({**params, "torch": True})[0].array.astype(np.float64)
+    assert float(np.abs(mx - pt).max()) <= TORCH_BOUND
+
+
+def test_the_tabs_can_differ_by_more_than_the_old_stated_bound() -> None:
+    # The tabs compute the heights of sizes[0] with ratios[1:] in another order; a corner
+    # between 2 and 4 then moves by one float32 step there, 2**-21: four times the 1.2e-7
+    # the help used to state.
+    params = {"feature_maps": [(7, 3)], "sizes": [(2.958, 1.3127)], "ratios": [(4.2229, 0.4526)]}
+    mx = d2l.generate({**params, "torch": False})[0].array.astype(np.float64)
+    pt = d2l.generate({**params, "torch": True})[0].array.astype(np.float64)
+    assert float(np.abs(mx - pt).max()) == 2.0**-21
+    help_text = next(o.help for o in d2l.OPTIONS if o.name == "torch")
+    assert "4.8e-7" in help_text and "4.8e-7" in (d2l.__doc__ or "")

@@ -1,8 +1,10 @@
-"""Detectron2 Default/RotatedAnchorGenerator: hand-made vectors from conventions.md and
+"""Detectron2 Default/RotatedAnchorGenerator: hand-made vectors (worked out from
+facebookresearch/detectron2 detectron2/modeling/anchor_generator.py) and
 properties (count, size-major order, centre rule, ratio = h/w, offset default, rotated form)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -40,7 +42,7 @@ def test_handmade_anchor(name: str) -> None:
     if case.get("rotated"):
         got = d2.rotated(case["params"])[case["level"]]
     else:
-        got = d2.generate(case["params"])[case["level"]].anchors
+        got = d2.generate(case["params"])[case["level"]].array
     assert got.dtype == np.float32
     np.testing.assert_allclose(got[case["index"]], case["anchor"], rtol=0, atol=case["atol"])
 
@@ -52,12 +54,12 @@ def test_handmade_counts(name: str) -> None:
     assert [lv.per_cell for lv in levels] == case["per_cell"]
     if "total" in case:
         assert sum(lv.count for lv in levels) == case["total"]
-        assert sum(len(lv.anchors) for lv in levels) == case["total"]
+        assert sum(len(lv.array) for lv in levels) == case["total"]
 
 
 def test_all_handmade_cases_are_used() -> None:
     assert len(CASES) == 6
-    assert all("source" in case and "conventions.md" in case["source"] for case in CASES.values())
+    assert all("facebookresearch/detectron2" in case["source"] for case in CASES.values())
 
 
 def test_size_major_order_and_ratio_is_height_over_width() -> None:
@@ -82,7 +84,7 @@ def test_config_offset_is_default_and_constructor_offset_is_half_a_stride() -> N
     assert corner.center0 == (0.0, 0.0)
     centred = d2.generate({**params, "offset": 0.5})[0]
     assert centred.center0 == (8.0, 8.0)
-    np.testing.assert_allclose(centred.anchors - corner.anchors, 8.0, rtol=0, atol=4e-6)
+    np.testing.assert_allclose(centred.array - corner.array, 8.0, rtol=0, atol=4e-6)
 
 
 def test_default_sizes_and_ratios_give_fifteen_per_cell() -> None:
@@ -108,7 +110,7 @@ def test_rotated_order_count_and_native_form() -> None:
     (level,) = d2.generate(params)
     (boxes,) = d2.rotated(params)
     assert boxes.shape == (2 * 3 * 2 * 2 * 4, 5) and boxes.dtype == np.float32
-    assert level.per_cell == 16 and level.anchors.shape == (96, 4)
+    assert level.per_cell == 16 and level.array.shape == (96, 4)
     assert [s.params["angle"] for s in level.shapes[:4]] == [-90.0, 0.0, 30.0, 90.0]
     assert [s.params["ratio"] for s in level.shapes[:8:4]] == [0.5, 1.0]
     np.testing.assert_array_equal(boxes[:16, 4], np.tile([-90, 0, 30, 90], 4))
@@ -120,9 +122,9 @@ def test_rotated_order_count_and_native_form() -> None:
 
 def test_rotated_xyxy_is_the_horizontal_bounding_rectangle() -> None:
     params = {"feature_maps": [(1, 1)], "sizes": [(32,)], "ratios": [(0.5,)], "strides": [(8,)]}
-    plain = d2.generate(params)[0].anchors[0]
+    plain = d2.generate(params)[0].array[0]
     (level,) = d2.generate({**params, "angles": [(0, 90, 45)]})
-    zero, ninety, fortyfive = level.anchors
+    zero, ninety, fortyfive = level.array
     np.testing.assert_allclose(zero, plain, rtol=0, atol=4e-6)
     # a quarter turn swaps width and height about the same centre
     np.testing.assert_allclose(ninety, plain[[1, 0, 3, 2]], rtol=0, atol=4e-6)
@@ -140,8 +142,8 @@ def test_rotated_defaults_to_config_angles() -> None:
 
 def test_large_map_is_vectorized() -> None:
     (level,) = d2.generate({"feature_maps": [(200, 200)], "strides": [(4, 4)]})
-    assert level.anchors.shape == (200 * 200 * 15, 4)
-    last = level.anchors[-15:]
+    assert level.array.shape == (200 * 200 * 15, 4)
+    last = level.array[-15:]
     np.testing.assert_allclose((last[:, 0] + last[:, 2]) / 2, 199 * 4, rtol=0, atol=1e-4)
 
 
@@ -196,8 +198,8 @@ def test_properties(
     }
     (level,) = d2.generate(params)
     k = len(sizes) * len(ratios)
-    assert level.count == rows * cols * k == len(level.anchors)
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, k, 4)
+    assert level.count == rows * cols * k == len(level.array)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, k, 4)
     cx = (boxes[..., 0] + boxes[..., 2]) / 2
     cy = (boxes[..., 1] + boxes[..., 3]) / 2
     want_x = (offset + np.arange(cols)) * stride
@@ -211,3 +213,68 @@ def test_properties(
     np.testing.assert_allclose(w * h, want_s**2, rtol=1e-5)
     np.testing.assert_allclose(h / w, want_r, rtol=1e-5)
     assert level.stride == (float(stride), float(stride))
+
+
+# --- centres as torch's blocked float32 arange makes them (recorded from torch) ---------------
+
+TORCH = load_vector("torch_arange/detectron2_centres.json")
+
+
+@pytest.mark.parametrize(
+    "case", TORCH["centres"], ids=lambda c: f"{c['n']}x{c['stride']}@{c['offset']}"
+)
+def test_centres_equal_torch_arange_bit_for_bit(case: dict[str, Any]) -> None:
+    n, stride, offset = case["n"], case["stride"], case["offset"]
+    expected = np.array(case["values"], dtype=np.float32)
+    got = d2.torch_arange(offset * stride, float(stride), n, np.arange(n))
+    np.testing.assert_array_equal(got, expected)
+    # the same values through a whole level: columns and rows of a one-size map
+    level = d2.generate(
+        {"feature_maps": [(1, n)], "strides": [(stride, stride)], "offset": offset,
+         "sizes": [(2.0,)], "ratios": [(1.0,)]}
+    )[0]  # fmt: skip
+    np.testing.assert_array_equal(level.array[:, 0] + np.float32(1), expected)
+
+
+def test_some_recorded_centres_are_not_one_rounding_of_the_exact_value() -> None:
+    # What makes the emulation necessary: rounding offset * stride + i * stride once, as the
+    # first implementation did, misses these by an ulp.
+    moved = 0
+    for case in TORCH["centres"]:
+        n, stride, offset = case["n"], case["stride"], case["offset"]
+        once = (offset * stride + np.arange(n, dtype=np.float64) * stride).astype(np.float32)
+        differs = int((once != np.array(case["values"], dtype=np.float32)).sum())
+        assert differs == case["differs_from_one_rounding"]
+        moved += differs
+    assert moved > 50
+    for case in TORCH["centres"]:
+        if case["offset"] in (0.0, 0.25, 0.5):
+            assert case["differs_from_one_rounding"] == 0
+
+
+@pytest.mark.parametrize("case", TORCH["levels"], ids=lambda c: str(c["params"]["feature_maps"]))
+def test_levels_equal_torch_built_levels_bit_for_bit(case: dict[str, Any]) -> None:
+    level = d2.generate(case["params"])[0]
+    anchors = level.array
+    assert len(anchors) == case["count"]
+    np.testing.assert_array_equal(anchors[:6], np.array(case["head"], dtype=np.float32))
+    np.testing.assert_array_equal(anchors[-6:], np.array(case["tail"], dtype=np.float32))
+    assert hashlib.sha256(anchors.astype("<f4").tobytes()).hexdigest() == case["sha256_f32le"]
+    # blocks and single cells agree with the whole array
+    np.testing.assert_array_equal(np.concatenate(list(level.iter_blocks(4096))), anchors)
+    rows, cols = level.feature_map
+    k = level.per_cell
+    cell = (rows - 1, cols - 2)
+    first = (cell[0] * cols + cell[1]) * k
+    np.testing.assert_array_equal(level.at([cell]), anchors[first : first + k])
+
+
+def test_torch_arange_past_the_vectorized_part_rounds_each_value_once() -> None:
+    # n = 21 with 8 lanes: 16 values in two vectors, the last 5 one by one.
+    start, step, n = 0.714 * 8, 8.0, 21
+    got = d2.torch_arange(start, step, n, np.arange(n))
+    serial = (start + step * np.arange(n, dtype=np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(got[16:], serial[16:])
+    first = np.float32(start + step * 8)
+    blocked = (np.float64(first) + np.arange(8) * step).astype(np.float32)
+    np.testing.assert_array_equal(got[8:16], blocked)

@@ -1,5 +1,5 @@
 """GluonCV RPN anchors, pinned by arrays recorded from GluonCV 0.10.5, by the FPN rounding
-facts of conventions.md section 3b, and by properties that hold for any parameters."""
+facts of dmlc/gluon-cv gluoncv/model_zoo/rcnn/rpn/anchor.py, and by properties that hold for any parameters."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def shapes_at(stride: int, scale: float) -> list[tuple[float, float]]:
 
 
 def test_fpn_rounding_happens_at_the_stride_window() -> None:
-    # conventions.md 3b: nominal size 32 at stride 4 -> 48x24, 32x32, 24x48; the 2:1 shapes
+    # gluoncv/model_zoo/rcnn/rpn/anchor.py (the window is the stride): nominal size 32 at stride 4 -> 48x24, 32x32, 24x48; the 2:1 shapes
     # differ per level (stride 8: 88x48, 48x96; stride 32: 360x176, 184x368)
     assert shapes_at(4, 2) == [(48, 24), (32, 32), (24, 48)]
     eight = shapes_at(8, 4)
@@ -211,9 +211,9 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"strides": [0]}, "--strides: 0 is not a whole number"),
+        ({"strides": [0]}, "--strides: 0 must lie in 1[.][.]"),
         ({"strides": [12.5]}, "--strides: 12.5 is not a whole number"),
-        ({"base_size": 0}, "--base-size: 0 must be"),
+        ({"base_size": 0}, "--base-size: 0 is not a positive number"),
         ({"scales": [(8, -1)]}, "--scales: -1 is not a positive"),
         ({"scales": [()]}, "--scales: give at least one"),
         ({"ratios": (0.0,)}, "--ratios: 0 is not a positive"),

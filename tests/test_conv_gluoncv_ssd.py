@@ -141,7 +141,7 @@ def one(**kwargs: Any) -> dict[str, Any]:
 
 
 def test_ratios_first_entry_is_ignored() -> None:
-    # conventions.md 3a: ratios[0] is not used (assumed 1)
+    # gluoncv/model_zoo/ssd/anchor.py: ratios[0] is not used (assumed 1)
     a = ssd.generate(one(ratios=[(1.0, 2.0, 0.5)]))[0]
     b = ssd.generate(one(ratios=[(7.0, 2.0, 0.5)]))[0]
     np.testing.assert_array_equal(a.array, b.array)
@@ -185,7 +185,7 @@ def test_lite_differs_from_ssd_only_in_slots() -> None:
 
 
 def test_clip_is_per_element_in_centre_form_not_geometric() -> None:
-    # conventions.md 3a: clip clamps cx, w to [0, W] and cy, h to [0, H], element-wise
+    # gluoncv/model_zoo/ssd/anchor.py: clip clamps cx, w to [0, W] and cy, h to [0, H], element-wise
     params = one(feature_maps=[(1, 1)], sizes=[(60.0, 90.0)], steps=[40.0])
     (centre,) = ssd.native(dict(params, clip=True, image_size=(50, 100)))
     assert centre[:, 2].max() <= 50 and centre[:, 3].max() <= 100
@@ -203,7 +203,7 @@ def test_clip_uses_width_for_x_and_height_for_y() -> None:
 
 
 def test_ssd512_preset_total() -> None:
-    # conventions.md 3a and 13: SSD512 maps 64..1 with 4,6,6,6,6,4,4 per cell -> 24564
+    # gluoncv/model_zoo/ssd/presets.py: SSD512 maps 64..1 with 4,6,6,6,6,4,4 per cell -> 24564
     r4, r6 = (1.0, 2.0, 0.5), (1.0, 2.0, 0.5, 3.0, 1 / 3)
     params = {
         "feature_maps": [(n, n) for n in (64, 32, 16, 8, 4, 2, 1)],
@@ -291,10 +291,10 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
         ({"ratios": [(1.0, -2.0)]}, "--ratios: -2 is not a positive"),
         ({"ratios": [()]}, "--ratios: layer 0 is empty"),
         ({"steps": [0.0]}, "--steps: 0 is not a positive"),
-        ({"offsets": (0.5, 1.5)}, "--offsets: offset_x = 1.5"),
+        ({"offsets": (0.5, 1.5)}, "--offsets: 1.5 must lie in .0, 1. .offset_x"),
         ({"offsets": (0.5,)}, "--offsets: give two numbers"),
-        ({"clip": True}, "--clip needs --image-size"),
-        ({"clip": True, "image_size": (0, 300)}, "--image-size: 0x300"),
+        ({"clip": True}, "--clip needs --input-size"),
+        ({"clip": True, "image_size": (0, 300)}, "--input-size: 0x300"),
         ({"feature_maps": []}, "feature maps"),
         ({"feature_maps": [(0, 3)]}, "feature map: 0x3"),
         ({"feature_maps": [(2, 2)] * 3, "sizes": [(1.0, 2.0), (2.0, 3.0)]}, "--sizes: 2 levels"),

@@ -1,4 +1,4 @@
-"""py-faster-rcnn anchors, pinned by the 9-anchor table of conventions.md section 5 (a
+"""py-faster-rcnn anchors, pinned by the nine anchors of rbgirshick/py-faster-rcnn lib/rpn/generate_anchors.py (a
 handmade vector, no library run) and by properties that hold for any parameters."""
 
 from __future__ import annotations
@@ -186,8 +186,8 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"base_size": 0}, "--base-size: 0 must be"),
-        ({"base_size": float("inf")}, "--base-size: inf must be"),
+        ({"base_size": 0}, "--base-size: 0 is not a positive number"),
+        ({"base_size": float("inf")}, "--base-size: inf is not a finite number"),
         ({"ratios": (-1.0,)}, "--ratios: -1 is not a positive"),
         ({"scales": ()}, "--scales: give at least one"),
         ({"scales": (0.0,)}, "--scales: 0 is not a positive"),
@@ -195,7 +195,7 @@ def test_convention_is_registered_and_rules_are_complete() -> None:
             {"ratios": (1000.0,), "base_size": 2},
             "--ratios: 1000 rounds the 2-pixel reference window",
         ),
-        ({"feat_stride": [0]}, "--feat-stride: 0 is not a whole number"),
+        ({"feat_stride": [0]}, "--feat-stride: 0 must lie in 1[.][.]"),
         ({"feat_stride": [16, 32]}, "--feat-stride: 2 levels"),
         ({"feature_maps": [(1.5, 2)]}, "feature map: 1.5x2"),
     ],

@@ -1,8 +1,9 @@
 """TensorFlow Object Detection API anchors: GridAnchorGenerator (tf-grid), create_ssd_anchors
 (tf-ssd) and MultiscaleGridAnchorGenerator (tf-multiscale).
 
-The numbers come from the research notes (hand-made vector tests/vectors/handmade/tf-ssd.json
-and the totals of conventions.md sections 9 and 13); the rest are properties of the rules."""
+The numbers are worked out by hand from tensorflow/models research/object_detection
+(tests/vectors/handmade/tf-ssd.json and the sample configs' totals); the rest are properties of
+the rules."""
 
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ RETINANET_MAPS_512 = [(64, 64), (32, 32), (16, 16), (8, 8), (4, 4)]
 def cell(level: Level, row: int, col: int) -> np.ndarray:
     k = level.per_cell
     start = (row * level.feature_map[1] + col) * k
-    return level.anchors[start : start + k]
+    return level.array[start : start + k]
 
 
 def centres(level: Level) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = level.feature_map
-    boxes = level.anchors.astype(np.float64).reshape(rows, cols, level.per_cell, 4)
+    boxes = level.array.astype(np.float64).reshape(rows, cols, level.per_cell, 4)
     return (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
 
 
@@ -75,7 +76,7 @@ def test_grid_defaults_ratio_major_and_corner_centre() -> None:
 
 
 def test_faster_rcnn_config_spans_64_to_512() -> None:
-    # conventions.md 9a: scales [0.25,0.5,1,2], ratios [0.5,1,2], stride 16 -> 12 per location
+    # grid_anchor_generator.py, Faster R-CNN configs: scales [0.25,0.5,1,2], ratios [0.5,1,2], stride 16 -> 12 per location
     (level,) = tf_grid.generate({"feature_maps": [(38, 50)], "scales": (0.25, 0.5, 1.0, 2.0)})
     assert level.per_cell == 12
     sides = sorted(math.sqrt(s.width * s.height) for s in level.shapes)
@@ -132,7 +133,7 @@ def ssd_params(case: dict[str, Any]) -> dict[str, Any]:
 def test_ssd_lowest_layer_cell_0_0_matches_the_notes() -> None:
     case = TF_SSD["ssd_mobilenet_v1_19x19_cell_0_0"]
     level = tf_ssd.generate(ssd_params(case))[case["level"]]
-    assert level.anchors.dtype == np.float32
+    assert level.array.dtype == np.float32
     got = to_format(cell(level, *case["cell"]), case["box_format"])
     np.testing.assert_allclose(got, np.array(case["anchors"]), rtol=0, atol=case["atol"])
     assert [dict(s.params) for s in level.shapes] == [pytest.approx(slot) for slot in case["slots"]]
@@ -184,7 +185,7 @@ def test_ssd_centres_are_half_a_stride_in_and_no_clip() -> None:
         np.testing.assert_allclose(
             cy, ((np.arange(rows) + 0.5) / rows)[:, None, None] + 0 * cy, atol=1e-6
         )
-    assert levels[0].anchors.min() < 0 and levels[-1].anchors.max() > 1  # not clipped
+    assert levels[0].array.min() < 0 and levels[-1].array.max() > 1  # not clipped
 
 
 def test_ssd_scale_is_a_fraction_of_the_shorter_side() -> None:
@@ -243,7 +244,7 @@ def test_ssd_pixel_strides_and_offsets_are_divided_by_the_image() -> None:
         ({"ratios": (0.0,)}, "--ratios"),
         ({"interpolated_scale_aspect_ratio": -1.0}, "--interpolated-scale-aspect-ratio"),
         ({"base_anchor_size": (0.0, 1.0)}, "--base-anchor-size"),
-        ({"anchor_strides": [(8.0, 8.0)], "image_size": None}, "--image-size"),
+        ({"anchor_strides": [(8.0, 8.0)], "image_size": None}, "--input-size"),
         ({"anchor_strides": [(8.0, 8.0), (16.0, 16.0)]}, "--anchor-strides"),
         ({"anchor_offsets": [(-1.0, 0.0)]}, "--anchor-offsets"),
     ],
@@ -259,7 +260,7 @@ def test_ssd_refuses_nonsense(params: dict[str, Any], words: str) -> None:
 
 
 def test_multiscale_retinanet_totals() -> None:
-    # conventions.md 9c: levels 3-7, anchor_scale 4, ratios [1, 2, 0.5], 2 per octave -> 6
+    # multiscale_grid_anchor_generator.py, RetinaNet configs: levels 3-7, anchor_scale 4, ratios [1, 2, 0.5], 2 per octave -> 6
     levels = tf_multiscale.generate({"feature_maps": RETINANET_MAPS_512, "image_size": (512, 512)})
     assert [lv.per_cell for lv in levels] == [6] * 5
     # section 13: RetinaNet, 9 anchors per cell, 49104 at 512x512 (3 scales per octave)
@@ -289,7 +290,7 @@ def test_multiscale_sizes_order_and_normalization() -> None:
         {"feature_maps": RETINANET_MAPS_512, "image_size": (512, 512)}
     )
     for px, nz in zip(levels, normalized, strict=True):
-        np.testing.assert_allclose(nz.anchors * 512, px.anchors, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(nz.array * 512, px.array, rtol=1e-6, atol=1e-4)
 
 
 def test_multiscale_offset_only_when_divisible_per_axis() -> None:
@@ -312,7 +313,7 @@ def test_multiscale_offset_only_when_divisible_per_axis() -> None:
 
 
 def test_multiscale_without_image_size() -> None:
-    with pytest.raises(AnchorError, match="--image-size"):
+    with pytest.raises(AnchorError, match="--input-size"):
         tf_multiscale.generate({"feature_maps": RETINANET_MAPS_512})
     levels = tf_multiscale.generate(
         {"feature_maps": RETINANET_MAPS_512, "normalize_coordinates": False}
@@ -329,7 +330,7 @@ def test_multiscale_without_image_size() -> None:
         ({"anchor_scale": 0.0}, "--anchor-scale"),
         ({"scales_per_octave": 0}, "--scales-per-octave"),
         ({"ratios": (1.0, -2.0)}, "--ratios"),
-        ({"image_size": (1, 512)}, "--image-size"),
+        ({"image_size": (1, 512)}, "--input-size"),
     ],
 )
 def test_multiscale_refuses_nonsense(params: dict[str, Any], words: str) -> None:
@@ -361,8 +362,8 @@ def test_grid_count_order_centres_and_extent(p: dict[str, Any]) -> None:
     (level,) = tf_grid.generate(p)
     rows, cols = p["feature_maps"][0]
     k = len(p["scales"]) * len(p["ratios"])
-    assert level.per_cell == k and level.anchors.shape == (rows * cols * k, 4)
-    assert level.anchors.dtype == np.float32
+    assert level.per_cell == k and level.array.shape == (rows * cols * k, 4)
+    assert level.array.dtype == np.float32
     cx, cy = centres(level)
     sy, sx = p["anchor_stride"]
     oy, ox = p["anchor_offset"]

@@ -5,7 +5,9 @@ s'_k second, clip on the (w, h) pairs only, centres (i + 0.5) * step with x on t
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from anchorctl.conventions import torchvision_ssd as ts
 from anchorctl.conventions.base import OPTION_KINDS, to_format
 from anchorctl.errors import AnchorError
 
-from support import VECTORS, load_vector
+from support import VECTORS, load_vector, run
 
 FOLDER = "torchvision_default_box_generator"
 CASES = sorted(p.stem for p in (VECTORS / FOLDER).glob("*.json"))
@@ -51,7 +53,7 @@ def test_matches_torchvision_bit_for_bit(case: str) -> None:
     vector = load_vector(f"{FOLDER}/{case}.json")
     params = params_from(vector)
     levels = ts.generate(params)
-    got = np.concatenate([level.anchors for level in levels])
+    got = np.concatenate([level.array for level in levels])
     assert got.dtype == np.float32 and got.shape == (vector["count"], 4)
     summary = vector.get("summary", vector)
     assert sha(got) == summary["sha256_float32"]
@@ -75,7 +77,7 @@ def test_matches_torchvision_bit_for_bit(case: str) -> None:
         boxes = ts.normalized_boxes(level.feature_map, (width, height), used, params["steps"][k])
         dboxes.append(boxes)
         assert sha(boxes) == ref["dboxes_sha256_float32"]
-        assert sha(level.anchors) == ref["xyxy_sha256_float32"]
+        assert sha(level.array) == ref["xyxy_sha256_float32"]
         assert level.per_cell == ref["boxes_per_location"] and level.count == ref["count"]
         assert level.stride == (float(ref["step"]), float(ref["step"]))
     all_dboxes = np.concatenate(dboxes)
@@ -87,7 +89,7 @@ def test_matches_torchvision_bit_for_bit(case: str) -> None:
 
 
 def test_ssd300_shapes_and_clipped_top_level() -> None:
-    # conventions.md 6b: ssd300 pixel sizes 21, 45, 99, 153, 207, 261; top level 0.87 * sqrt(2)
+    # ssd.py (ssd300_vgg16): pixel sizes 21, 45, 99, 153, 207, 261; top level 0.87 * sqrt(2)
     # = 1.23 is clamped to 1.0 (300 px) while its height keeps 0.87 / sqrt(2).
     levels = ts.generate(params_from(load_vector(f"{FOLDER}/ssd300_vgg16.json")))
     assert [level.per_cell for level in levels] == [4, 6, 6, 6, 4, 4]
@@ -99,8 +101,8 @@ def test_ssd300_shapes_and_clipped_top_level() -> None:
     assert wide.width == 300.0
     assert wide.height == pytest.approx(300 * 0.87 / math.sqrt(2), abs=1e-4)
     # Corners are never clamped: the wide box still spans 0..300, the 38x38 level crosses 0.
-    np.testing.assert_array_equal(levels[-1].anchors[2, [0, 2]], [0.0, 300.0])
-    assert levels[0].anchors.min() < 0 and levels[0].anchors.max() > 300
+    np.testing.assert_array_equal(levels[-1].array[2, [0, 2]], [0.0, 300.0])
+    assert levels[0].array.min() < 0 and levels[0].array.max() > 300
 
 
 def test_clip_is_on_by_default_and_can_be_turned_off() -> None:
@@ -112,20 +114,20 @@ def test_clip_is_on_by_default_and_can_be_turned_off() -> None:
     }
     on = ts.generate(base)[0]
     off = ts.generate({**base, "clip": False})[0]
-    assert ts.generate({**base, "clip": True})[0].anchors.tolist() == on.anchors.tolist()
+    assert ts.generate({**base, "clip": True})[0].array.tolist() == on.array.tolist()
     assert on.shapes[2].width == 300.0
     assert off.shapes[2].width == pytest.approx(0.87 * math.sqrt(2) * 300, abs=1e-3)
     # Only the clamped slots (the ratio-2 pair) change, and their centres stay put.
-    np.testing.assert_array_equal(on.anchors[:2], off.anchors[:2])
-    assert not np.array_equal(on.anchors[2:], off.anchors[2:])
+    np.testing.assert_array_equal(on.array[:2], off.array[:2])
+    assert not np.array_equal(on.array[2:], off.array[2:])
     assert on.shapes[3].height == 300.0 and on.shapes[3].width == off.shapes[3].width
-    centre = to_format(off.anchors, "cxcywh")[2, :2]
+    centre = to_format(off.array, "cxcywh")[2, :2]
     np.testing.assert_allclose(centre, [150, 150], atol=1e-4)
-    assert off.anchors[2, 0] < 0 and off.anchors[2, 2] > 300
+    assert off.array[2, 0] < 0 and off.array[2, 2] > 300
 
 
 def test_scales_from_min_and_max_ratio() -> None:
-    # conventions.md 6b: defaults give 0.15 .. 0.9 then 1.0 for six maps; ssdlite 0.2 / 0.95.
+    # anchor_utils.py DefaultBoxGenerator: defaults give 0.15 .. 0.9 then 1.0 for six maps; ssdlite 0.2 / 0.95.
     np.testing.assert_allclose(
         ts.resolve_scales(6), [0.15, 0.30, 0.45, 0.60, 0.75, 0.90, 1.0], rtol=0, atol=1e-12
     )
@@ -143,7 +145,7 @@ def test_scales_from_min_and_max_ratio() -> None:
         [lv.shapes[0].params["scale"] for lv in levels], [0.15, 0.3, 0.45, 0.6, 0.75, 0.9]
     )
     assert levels[-1].shapes[1].params["scale"] == pytest.approx(math.sqrt(0.9))
-    # ssdlite320: six boxes per cell on every level (conventions.md 6b).
+    # ssdlite320: six boxes per cell on every level (ssdlite.py).
     assert {lv.per_cell for lv in levels} == {6}
 
 
@@ -158,7 +160,7 @@ def test_steps_use_width_for_x_and_height_for_y() -> None:
             "steps": [100.0],
         }
     )[0]
-    centres = to_format(level.anchors, "cxcywh").reshape(3, 6, 2, 4)[:, :, 0, :2]
+    centres = to_format(level.array, "cxcywh").reshape(3, 6, 2, 4)[:, :, 0, :2]
     np.testing.assert_allclose(centres[0, :, 0], [50, 150, 250, 350, 450, 550], atol=1e-3)
     np.testing.assert_allclose(centres[:, 0, 1], [50, 150, 250], atol=1e-3)
     assert level.stride == (100.0, 100.0) and level.center0 == (50.0, 50.0)
@@ -192,7 +194,7 @@ def test_cell_layout_order_and_centres(params: dict[str, Any]) -> None:
         rows, cols = params["feature_maps"][index]
         ratios = params["ratios"][index]
         k = 2 + 2 * len(ratios)
-        assert level.per_cell == k and level.anchors.shape == (rows * cols * k, 4)
+        assert level.per_cell == k and level.array.shape == (rows * cols * k, 4)
         s_k, s_next = scales[index], scales[index + 1]
         expect = [{"scale": s_k, "ratio": 1.0}, {"scale": math.sqrt(s_k * s_next), "ratio": 1.0}]
         for ar in ratios:
@@ -207,7 +209,7 @@ def test_cell_layout_order_and_centres(params: dict[str, Any]) -> None:
                 shape_ratio = (first.width / width) / (first.height / height)
                 assert shape_ratio == pytest.approx(ratios[a // 2 - 1], rel=1e-5)
         # Same shape in every cell; centres (i + 0.5) * step, or (i + 0.5) * W / cols.
-        boxes = to_format(level.anchors.astype(np.float64), "cxcywh").reshape(rows, cols, k, 4)
+        boxes = to_format(level.array.astype(np.float64), "cxcywh").reshape(rows, cols, k, 4)
         sizes = boxes[..., 2:]
         np.testing.assert_allclose(sizes, np.broadcast_to(sizes[0, 0], sizes.shape), atol=1e-3)
         steps = params.get("steps")
@@ -226,10 +228,10 @@ def test_cell_layout_order_and_centres(params: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"image_size": None}, "--image-size is required"),
+        ({"image_size": None}, "--input-size is required"),
         ({"ratios": None}, "--ratios is required"),
-        ({"ratios": [(0.0,)]}, "--ratios: 0"),
-        ({"ratios": [(-2.0,)]}, "--ratios: -2"),
+        ({"ratios": [(0.0,)]}, r"--ratios \(level 0\): 0"),
+        ({"ratios": [(-2.0,)]}, r"--ratios \(level 0\): -2"),
         ({"ratios": [(2.0,), (2.0,), (2.0,)]}, "--ratios: 3 levels given"),
         ({"scales": (0.2, 0.4)}, "--scales: 2 given for 2 feature map"),
         ({"scales": (0.2, 0.4, 0.6, 0.8)}, "--scales: 4 given"),
@@ -241,7 +243,7 @@ def test_cell_layout_order_and_centres(params: dict[str, Any]) -> None:
         ({"steps": [8.0, 0.0]}, "--steps: 0"),
         ({"steps": [8.0, math.nan]}, "--steps: nan"),
         ({"feature_maps": [(4, 4), (2, 0)]}, "feature map: 2x0"),
-        ({"image_size": (64, 0)}, "--image-size: 64x0"),
+        ({"image_size": (64, 0)}, "--input-size: 64x0"),
     ],
 )
 def test_refuses_nonsense_with_a_reason(extra: dict[str, Any], message: str) -> None:
@@ -269,7 +271,56 @@ def test_large_level_is_fast() -> None:
     level = ts.generate(
         {"feature_maps": [(300, 300)], "image_size": (1200, 1200), "ratios": [(2.0, 3.0)]}
     )[0]
-    assert level.anchors.shape == (300 * 300 * 6, 4)
+    assert level.array.shape == (300 * 300 * 6, 4)
     np.testing.assert_allclose(
-        to_format(level.anchors[-6:], "cxcywh")[:, :2], [[1198, 1198]] * 6, atol=1e-3
+        to_format(level.array[-6:], "cxcywh")[:, :2], [[1198, 1198]] * 6, atol=1e-3
     )
+
+
+# --- a level with no ratios: DefaultBoxGenerator([[2], []]) -----------------------------------
+
+EMPTY_LEVEL_TOML = """\
+convention = "torchvision-ssd"
+image_size = [300, 300]
+
+[[levels]]
+feature_map = [2, 2]
+ratios = [2]
+
+[[levels]]
+feature_map = [1, 1]
+ratios = []
+"""
+
+
+def test_a_level_with_an_empty_ratio_list_has_only_the_two_squares() -> None:
+    # anchor_utils.py _generate_wh_pairs: the two squares, then two boxes per ratio of the
+    # level's list; an empty list leaves the squares alone.
+    levels = ts.generate(
+        {"feature_maps": [(2, 2), (1, 1)], "ratios": [(2.0,), ()], "image_size": (300, 300)}
+    )
+    assert [lv.per_cell for lv in levels] == [4, 2]
+    scales = ts.resolve_scales(2)  # two maps: 0.15, 0.9, then 1.0
+    assert scales == [0.15, 0.9, 1.0]
+    top = levels[1].shapes
+    assert [s.params["ratio"] for s in top] == [1.0, 1.0]
+    assert top[0].width == pytest.approx(0.9 * 300)
+    assert top[1].width == pytest.approx(math.sqrt(0.9 * 1.0) * 300)
+
+
+def test_an_empty_ratio_list_on_the_command_line_and_in_toml(tmp_path: Path) -> None:
+    config = tmp_path / "two.toml"
+    config.write_text(EMPTY_LEVEL_TOML)
+    from_toml = run("list", "--config", str(config), "--format", "json")
+    from_cli = run(
+        "list", "--convention", "torchvision-ssd", "--input-size", "300x300",
+        "--feature-map", "2x2", "--feature-map", "1x1", "--ratios", "2", "--ratios", "",
+        "--format", "json",
+    )  # fmt: skip
+    assert from_toml.exit_code == 0 and from_cli.exit_code == 0, (from_toml.stderr, from_cli.stderr)
+    levels = json.loads(from_cli.stdout)["levels"]
+    assert [level["per_cell"] for level in levels] == [4, 2]
+    assert json.loads(from_toml.stdout)["levels"] == levels
+    # conventions that need ratios still refuse an empty list, in one line
+    refused = run("list", "--ratios", "")
+    assert refused.exit_code == 2 and "--ratios: give at least one value" in refused.stderr

@@ -1,4 +1,5 @@
-"""YOLO anchors (darknet / YOLOv5): hand-made vectors from conventions.md and properties
+"""YOLO anchors (darknet / YOLOv5): hand-made vectors (worked out from
+darknet's cfg/yolov3.cfg and yolov5's models/yolo.py) and properties
 (count, per-cell order as listed, zero-logit centres, grid units, anchor-major layout, totals)."""
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def test_rules_and_options() -> None:
 @pytest.mark.parametrize("name", [c for c in CASES if "anchor" in CASES[c]])
 def test_handmade_anchor(name: str) -> None:
     case = CASES[name]
-    got = yolo.generate(case["params"])[case["level"]].anchors
+    got = yolo.generate(case["params"])[case["level"]].array
     assert got.dtype == np.float32
     np.testing.assert_allclose(got[case["index"]], case["anchor"], rtol=0, atol=case["atol"])
 
@@ -42,7 +43,7 @@ def test_grid_units_are_multiplied_by_the_stride() -> None:
     assert [[s.width, s.height] for s in level.shapes] == case["shapes_wh"]
     assert [[s.params["w"], s.params["h"]] for s in level.shapes] == case["shapes_wh"]
     pixels = {**case["params"], "anchors": [case["shapes_wh"]], "grid_units": False}
-    np.testing.assert_array_equal(yolo.generate(pixels)[0].anchors, level.anchors)
+    np.testing.assert_array_equal(yolo.generate(pixels)[0].array, level.array)
 
 
 def test_default_anchors_follow_the_darknet_masks() -> None:
@@ -56,13 +57,13 @@ def test_default_anchors_follow_the_darknet_masks() -> None:
 def test_known_totals(name: str) -> None:
     case = CASES[name]
     levels = yolo.generate(case["params"])
-    assert sum(len(lv.anchors) for lv in levels) == case["total"]
+    assert sum(len(lv.array) for lv in levels) == case["total"]
     assert [lv.stride[0] for lv in levels] == [8.0, 16.0, 32.0]
 
 
 def test_all_handmade_cases_are_used() -> None:
     assert len(CASES) == 6
-    assert all("conventions.md" in c["source"] for c in CASES.values())
+    assert all("darknet" in c["source"] or "yolov5" in c["source"] for c in CASES.values())
 
 
 def test_three_maps_default_strides_by_size_in_either_order() -> None:
@@ -77,7 +78,7 @@ def test_native_form_is_centre_and_anchor_size() -> None:
     (level,) = yolo.generate(
         {"feature_maps": [(2, 3)], "strides": [(32, 32)], "anchors": [((116, 90),)]}
     )
-    native = to_format(level.anchors, "cxcywh")
+    native = to_format(level.array, "cxcywh")
     np.testing.assert_array_equal(native[:, 2:], np.tile([116, 90], (6, 1)))
     np.testing.assert_array_equal(native[:, 0], [16, 48, 80, 16, 48, 80])
     np.testing.assert_array_equal(native[:, 1], [16, 16, 16, 48, 48, 48])
@@ -87,23 +88,23 @@ def test_native_form_is_centre_and_anchor_size() -> None:
 def test_anchor_major_layout() -> None:
     rows, cols, k = 2, 3, 3
     (level,) = yolo.generate({"feature_maps": [(rows, cols)], "strides": [(8, 8)]})
-    reordered = yolo.anchor_major(level.anchors, (rows, cols), k)
+    reordered = yolo.anchor_major(level.array, (rows, cols), k)
     for slot in range(k):
         for row in range(rows):
             for col in range(cols):
                 src = (row * cols + col) * k + slot
                 dst = (slot * rows + row) * cols + col
-                np.testing.assert_array_equal(reordered[dst], level.anchors[src])
+                np.testing.assert_array_equal(reordered[dst], level.array[src])
     with pytest.raises(AnchorError, match="not 2x3 cells x 4"):
-        yolo.anchor_major(level.anchors, (rows, cols), 4)
+        yolo.anchor_major(level.array, (rows, cols), 4)
 
 
 def test_large_map_is_vectorized() -> None:
     (level,) = yolo.generate(
         {"feature_maps": [(320, 320)], "strides": [(2, 2)], "anchors": [((4, 4),)]}
     )
-    assert level.anchors.shape == (102400, 4)
-    np.testing.assert_array_equal(level.anchors[-1], [637, 637, 641, 641])
+    assert level.array.shape == (102400, 4)
+    np.testing.assert_array_equal(level.array[-1], [637, 637, 641, 641])
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_large_map_is_vectorized() -> None:
         ({"strides": [(0, 0)]}, "--strides"),
         ({"strides": [(64, 64)]}, "--anchors is required"),
         ({"strides": [(8, 8)], "grid_units": True}, "--anchors is required"),
-        ({"strides": [(8, 8)], "anchors": [((10, 0),)]}, "not a box"),
+        ({"strides": [(8, 8)], "anchors": [((10, 0),)]}, "--anchors: 0 is not a positive number"),
         ({"strides": [(8, 8)], "anchors": [()]}, "--anchors"),
         ({"strides": [(8, 8)], "anchors": [((1, 1),), ((1, 1),)]}, "--anchors"),
         ({}, "--strides is required"),
@@ -138,8 +139,8 @@ def test_properties(rows: int, cols: int, stride: int, pairs: list[tuple[int, in
     params = {"feature_maps": [(rows, cols)], "strides": [(stride, stride)], "anchors": [pairs]}
     (level,) = yolo.generate(params)
     k = len(pairs)
-    assert level.count == rows * cols * k == len(level.anchors)
-    native = to_format(level.anchors, "cxcywh").reshape(rows, cols, k, 4)
+    assert level.count == rows * cols * k == len(level.array)
+    native = to_format(level.array, "cxcywh").reshape(rows, cols, k, 4)
     np.testing.assert_array_equal(native[..., 2:], np.broadcast_to(pairs, (rows, cols, k, 2)))
     want_x = (np.arange(cols) + 0.5) * stride
     want_y = (np.arange(rows) + 0.5) * stride

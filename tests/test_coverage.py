@@ -280,3 +280,25 @@ def test_annotations_drawn_on_the_anchors_are_all_covered() -> None:
     )
     assert report["recall"]["0.5"] == 1.0 and report["mean_best_iou"] == 1.0
     assert report["worst"][0]["image"] == "big.jpg"
+
+
+# --- exact thresholds: a box at exactly IoU t is covered at t --------------------------------
+
+
+def test_a_box_at_exactly_the_main_threshold_is_covered() -> None:
+    # 32x32 anchors every 16 px; the 64x32 box overlaps three of them by 32x32 = 1024 of a
+    # 2048-pixel union: IoU exactly 0.5 (and its centred shape's IoU with 32x32 is 0.5 too).
+    grid = single_shape_grid((96, 96))
+    box = np.array([[16.0, 16.0, 80.0, 48.0]])
+    just_above = float(np.nextafter(0.5, 1.0))
+    report = coverage_report(box, (96, 96), grid, thresholds=(0.5,))
+    assert report["mean_best_iou"] == 0.5
+    assert report["recall"] == {"0.5": 1.0}  # best IoU >= t: exactly t counts
+    assert report["shape"]["recall"]["0.5"] == 1.0
+    assert report["anchors_above"]["0.5"] == 3.0
+    assert report["by_size"]["medium"]["recall"] == 1.0  # the main-threshold breakdowns
+    assert report["by_aspect"]["3/2-3"]["recall"] == 1.0
+    stricter = coverage_report(box, (96, 96), grid, thresholds=(just_above,), main=just_above)
+    assert list(stricter["recall"].values()) == [0.0]
+    assert list(stricter["shape"]["recall"].values()) == [0.0]
+    assert stricter["by_size"]["medium"]["recall"] == 0.0

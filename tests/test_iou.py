@@ -413,3 +413,38 @@ def test_a_grid_of_other_anchors_is_refused() -> None:
         best_anchor([[0, 0, 5, 5]], grid.anchors + 1, [], grid)
     with pytest.raises(AnchorError, match="give 4 anchors but 3"):
         grid_from_anchors(grid.anchors[:3], [(2, 2)], [1], (32, 32))
+
+
+# --- exact thresholds: a box at exactly IoU t counts at t -------------------------------------
+
+# 32x32 torchvision anchors every 16 px on a 96x96 input (cell (r, c) centred at 16c, 16r), and
+# a 64x32 box over three of them: each overlap is 32x32 = 1024 of a 2048 + 1024 - 1024 union,
+# IoU exactly 0.5 in any float order (every number is a small whole number).
+EXACT_BOX = np.array([[16.0, 16.0, 80.0, 48.0]])
+
+
+def exact_grid() -> GridInfo:
+    return grid_of(
+        "torchvision",
+        {"feature_maps": [(6, 6)], "sizes": [(32,)], "ratios": [(1.0,)]},
+        (96, 96),
+    )
+
+
+@pytest.mark.parametrize("path", ["brute", "grid"])
+def test_an_anchor_at_exactly_the_threshold_counts(path: str) -> None:
+    grid = exact_grid()
+    above_half = float(np.nextafter(0.5, 1.0))
+    below_half = float(np.nextafter(0.5, 0.0))
+    match = best_anchor(
+        EXACT_BOX,
+        grid.anchors,
+        [0.5, above_half, below_half, 0.2],
+        grid if path == "grid" else None,
+    )
+    assert match.best_iou[0] == 0.5
+    # three anchors at exactly 0.5 count at 0.5, none just above it; the eight neighbours
+    # that overlap by half a side are at exactly 0.2 (512 / 2560)
+    assert match.above[0].tolist() == [3, 0, 3, 11]
+    expected = naive(EXACT_BOX, grid.anchors, [0.5, above_half, below_half, 0.2])[2][0]
+    assert expected.tolist() == [3, 0, 3, 11]

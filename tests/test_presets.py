@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,20 +17,23 @@ from anchorctl.errors import AnchorError
 
 from support import load_vector, run
 
-# Totals the frameworks themselves produce (conventions.md section 13; torchvision's FPN and
-# RetinaNet totals from tests/vectors/torchvision_anchor_generator).
+# Totals the frameworks themselves produce. The torchvision models, GluonCV's SSD512 and d2l's
+# TinySSD are pinned below by the recorded counts of tests/vectors/model_totals; the others are
+# the configs' own arithmetic: MXNet's SSD300 example (apache/mxnet example/ssd, the VGG16
+# reduced network: maps 38, 19, 10, 5, 3, 1 with 4, 6, 6, 6, 4, 4 per cell), the TF sample
+# config ssd_mobilenet_v1_coco.config (tensorflow/models research/object_detection: maps 19,
+# 10, 5, 3, 2, 1 with 3, 6, 6, 6, 6, 6), darknet's cfg/yolov3.cfg at 416 (13, 26, 52 with 3
+# each), ultralytics/yolov5 models/yolov5s.yaml at 640 (80, 40, 20 with 3 each), and
+# py-faster-rcnn's VGG16 RPN (rbgirshick/py-faster-rcnn lib/rpn: 9 anchors on conv5, stride 16:
+# ceil(600 / 16) x ceil(1000 / 16) = 38 x 63 for a 1000x600 input).
 KNOWN_TOTALS = {
+    "faster-rcnn": 38 * 63 * 9,
     "mxnet-ssd300": 8732,
-    "ssd300": 8732,
-    "ssd512": 24564,
-    "ssdlite320": 3234,
     "ssd-mobilenet-v1": 1917,
-    "fasterrcnn-fpn": 242991,
-    "retinanet": 182403,
     "yolov3": 10647,
     "yolov5": 25200,
-    "tinyssd": 5444,
 }
+MODELS = load_vector("model_totals/model_totals.json")
 
 
 def total(preset: presets.Preset) -> int:
@@ -44,6 +48,52 @@ def test_every_preset_generates_its_stated_total(name: str) -> None:
     assert total(preset) == preset.total
     if name in KNOWN_TOTALS:
         assert preset.total == KNOWN_TOTALS[name]
+
+
+def _case_id(case: dict[str, Any]) -> str:
+    return f"{case['preset']}-{'x'.join(map(str, case['image_hw']))}-{len(case['anchorctl_args'])}"
+
+
+@pytest.mark.parametrize("case", MODELS["torchvision"], ids=_case_id)
+def test_presets_count_what_the_real_torchvision_models_count(case: dict[str, Any]) -> None:
+    """Every recorded model run: the same total and the same feature map on every level."""
+    result = run("count", "--preset", case["preset"], *case["anchorctl_args"], "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total"] == case["total"]
+    assert [level["feature_map"] for level in data["levels"]] == case["feature_maps"]
+
+
+@pytest.mark.parametrize("case", MODELS["other"], ids=lambda c: c["preset"])
+def test_presets_count_what_gluoncv_and_d2l_count(case: dict[str, Any]) -> None:
+    result = run("count", "--preset", case["preset"], "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["total"] == case["total"]
+
+
+def test_every_model_preset_is_pinned_by_a_recorded_count() -> None:
+    recorded = {c["preset"] for c in MODELS["torchvision"]} | {c["preset"] for c in MODELS["other"]}
+    assert recorded | set(KNOWN_TOTALS) == set(presets.names())
+    assert {"fasterrcnn-fpn", "retinanet", "ssd300", "ssdlite320", "ssd512", "tinyssd"} <= recorded
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [("fasterrcnn-fpn", "fasterrcnn_resnet50_fpn"), ("retinanet", "retinanet_resnet50_fpn")],
+)
+def test_preset_sizes_and_ratios_are_the_models_own(name: str, model: str) -> None:
+    generator = MODELS["anchor_generators"]["models"][model]["anchor_generator"]
+    preset = presets.load_preset(name)
+    levels = conventions.load(preset.config.convention).generate(preset.config.params)
+    for level, sizes, ratios in zip(
+        levels, generator["sizes"], generator["aspect_ratios"], strict=True
+    ):
+        assert [s.params["size"] for s in level.shapes] == [
+            float(size) for ratio in ratios for size in sizes
+        ]  # ratio-major, as torchvision
+        assert [s.params["ratio"] for s in level.shapes] == [
+            float(ratio) for ratio in ratios for _ in sizes
+        ]
 
 
 @pytest.mark.parametrize("name", presets.names())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import shutil
 import sys
@@ -186,15 +185,15 @@ def make_view(source: Source, level: int | None, box_format: str) -> View:
         indices = [level]
     fmt = source.rules.native_format if box_format == "native" else box_format
     levels = [source.levels[i] for i in indices]
-    native = getattr(conventions.load(source.convention), "native", None)
-    arrays = native(source.params) if box_format == "native" and native is not None else None
-    preformatted = arrays is not None
-    if arrays is not None:
-        # The framework's own numbers in its own form, not a conversion of the corners.
-        if arrays[0].shape[1] == 5:
+    native = getattr(conventions.load(source.convention), "native_levels", None)
+    native_levels = native(source.params) if box_format == "native" and native else None
+    preformatted = native_levels is not None
+    if native_levels is not None:
+        # The framework's own numbers in its own form, not a conversion of the corners,
+        # streamed in blocks like the corners.
+        if native_levels[0].columns == 5:
             fmt = "cxcywha"
-        levels = [dataclasses.replace(lv, anchors=arrays[i], blocks=None)
-                  for lv, i in zip(levels, indices, strict=True)]  # fmt: skip
+        levels = [native_levels[i] for i in indices]
     return View(
         rules=source.rules,
         levels=levels,

@@ -215,7 +215,10 @@ def resolve(request: AnchorOptions) -> Source:
     try:
         levels = module.generate(params)
     except AnchorError as exc:
-        if chosen is None:
+        from anchorctl.errors import TooLarge
+
+        # A bad option value is a usage error (2); a request too large to do is not (1).
+        if chosen is None and not isinstance(exc, TooLarge):
             raise click.UsageError(str(exc)) from None
         raise
     return Source(convention, params, loaded_preset, levels, module.RULES, origin)

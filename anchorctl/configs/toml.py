@@ -204,6 +204,9 @@ def coerce(option: Option, value: Any, where: str) -> Any:
     if kind == "floats":
         values = value if isinstance(value, list) else [value]
         numbers = [_number(v) for v in values]
+        if not numbers and option.per_level:
+            return ()  # a level with no values (torchvision-ssd's ratios = []): the convention
+            # decides whether it takes one
         if not numbers or any(n is None for n in numbers):
             raise AnchorError(
                 f"{where}: expected a list of numbers such as [0.5, 1, 2], got {value!r}"

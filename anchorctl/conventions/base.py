@@ -7,7 +7,10 @@ A convention module (``anchorctl/conventions/<family>.py``) holds, in one place:
 * ``OPTIONS``: the :class:`Option` s it reads (``sizes``, ``ratios``, ``strides``, ...), each
   with what it means *in this framework's words*; any other option given is an error;
 * ``generate(params) -> list[Level]``: the anchors of every level, computed in the
-  framework's own dtype and order of operations.
+  framework's own dtype and order of operations. ``generate`` validates and builds each
+  level's :class:`Grid` (work in proportion to the levels and shapes, never to the map);
+  the anchors themselves are computed when read, whole (:attr:`Level.array`), in blocks
+  (:meth:`Level.iter_blocks`) or for some cells (:meth:`Level.at`).
 
 ``params`` is a :class:`Params` mapping from option name to value. Per-level options hold one
 entry per level (a single entry applies to every level); see :func:`per_level`.
@@ -26,6 +29,13 @@ import numpy.typing as npt
 from anchorctl.errors import AnchorError
 
 BOX_FORMATS = ("xyxy", "yxyx", "cxcywh")
+
+# What bit-exactness means for a convention whose framework takes float32 square roots in
+# torch: anchorctl's sqrt is correctly rounded, as torch's is on most CPUs.
+TORCH_SQRT = (
+    "float32 sqrt correctly rounded; on some CPUs torch's own float32 sqrt is not (0.65% of "
+    "random ratios, none of the common ones), and such a shape is then one float32 step off"
+)
 
 # Kinds of option value, as the command line and config files spell them:
 #   floats  "0.5,1,2"        -> tuple[float, ...]
@@ -71,6 +81,7 @@ class Rules:
     native_format: str
     sources: tuple[str, ...]
     normalized: bool = False  # coordinates are fractions of the image, not pixels
+    exactness: str = ""  # what matching the framework bit for bit depends on, if anything
 
     def summary(self) -> str:
         """One line for table titles and legends."""
@@ -93,6 +104,174 @@ class CellShape:
         return ", ".join(f"{k} {v:g}" for k, v in self.params.items())
 
 
+XYXY: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (0, 1), (1, 1))
+"""Layout of a corner-form grid: ``x_part`` holds ``(x1, x2)``, ``y_part`` ``(y1, y2)``."""
+
+Part = Callable[[npt.NDArray[np.int64]], npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Anchors that separate by axis, computed on demand and in blocks.
+
+    In every convention here an anchor's x coordinates depend only on its column and slot,
+    and its y coordinates only on its row and slot. ``x_part(cols)`` returns, for an
+    ``(n,)`` int64 array of column indices, the ``(n, k, nx)`` x values exactly as the
+    framework computes them (its dtype and order of operations); ``y_part(rows)`` the
+    ``(n, k, ny)`` y values. Output column ``j`` of an anchor is ``part[layout[j][1]]`` of
+    the x part (``layout[j][0] == 0``) or the y part (``1``): for corner form,
+    :data:`XYXY`. Assembling the rows copies values, never recomputes them, so the blocks
+    equal the framework's array bit for bit. ``clip`` clamps every output value afterwards.
+
+    Index ``(row * cols + col) * k + slot``, rows outer.
+    """
+
+    feature_map: tuple[int, int]
+    per_cell: int
+    x_part: Part = field(repr=False)
+    y_part: Part = field(repr=False)
+    layout: tuple[tuple[int, int], ...] = XYXY
+    dtype: Any = np.float32
+    clip: tuple[float, float] | None = None
+    # check(rows, cols, far): raises when the anchors of those rows and columns are not
+    # boxes in the dtype (see conventions.checks.extents); run before anchors are made.
+    check: Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64], bool], None] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def count(self) -> int:
+        rows, cols = self.feature_map
+        return rows * cols * self.per_cell
+
+    @property
+    def columns(self) -> int:
+        return len(self.layout)
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one feature-map row of anchors."""
+        item = int(np.dtype(self.dtype).itemsize)
+        return self.feature_map[1] * self.per_cell * self.columns * item
+
+    def parts(
+        self, rows: npt.ArrayLike, cols: npt.ArrayLike
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """``(x_part(cols), y_part(rows))``, numpy's overflow warnings silenced (the callers
+        check for non-finite values and refuse them in words)."""
+        r = np.asarray(rows, dtype=np.int64).reshape(-1)
+        c = np.asarray(cols, dtype=np.int64).reshape(-1)
+        with np.errstate(all="ignore"):
+            return self.x_part(c), self.y_part(r)
+
+    def _assemble(self, xp: npt.NDArray[Any], yp: npt.NDArray[Any], out: npt.NDArray[Any]) -> None:
+        """``out`` ``(n_rows, n_cols, k, columns)`` from ``xp`` ``(n_cols, k, nx)`` and ``yp``
+        ``(n_rows, k, ny)``, in one pass: a row of x values and a column of y values, each
+        with -0.0 where the other's values go, added. ``v + (-0.0) == v`` for every float
+        ``v`` (signed zeros, infinities and NaN included), so the sum only places values."""
+        x_row = np.full(out.shape[1:], -0.0, dtype=self.dtype)
+        y_col = np.full((out.shape[0], 1, *out.shape[2:]), -0.0, dtype=self.dtype)
+        for j, (axis, i) in enumerate(self.layout):
+            if axis == 0:
+                x_row[..., j] = xp[..., i]
+            else:
+                y_col[:, 0, :, j] = yp[..., i]
+        np.add(x_row[None], y_col, out=out)
+        if self.clip is not None:
+            lo, hi = self.clip
+            np.clip(out, self.dtype(lo), self.dtype(hi), out=out)
+
+    def _pieces(self, block_bytes: int) -> Iterator[tuple[int, int, int, int, npt.NDArray[Any]]]:
+        """``(r0, r1, c0, c1, x_part)``: the map in order, in pieces of about ``block_bytes``.
+
+        Whole rows per piece when a row fits (the x part computed once); otherwise each row
+        in column chunks. The far cells are checked first (see ``checks.extents``).
+        """
+        rows, cols = self.feature_map
+        if self.check is not None:  # the last row and column hold the largest coordinates
+            self.check(np.array([rows - 1]), np.array([cols - 1]), True)
+        per_row = block_bytes // max(1, self.row_bytes)
+        if per_row >= 1:
+            xp, _ = self.parts([], np.arange(cols))
+            for r0 in range(0, rows, per_row):
+                yield r0, min(rows, r0 + per_row), 0, cols, xp
+            return
+        item = np.dtype(self.dtype).itemsize
+        per_chunk = max(1, block_bytes // (self.per_cell * self.columns * item))
+        for r in range(rows):
+            for c0 in range(0, cols, per_chunk):
+                c1 = min(cols, c0 + per_chunk)
+                xp, _ = self.parts([], np.arange(c0, c1))
+                yield r, r + 1, c0, c1, xp
+
+    def _fill(self, xp: npt.NDArray[Any], r0: int, r1: int, out: npt.NDArray[Any]) -> None:
+        """Rows ``r0 .. r1`` of the columns ``xp`` covers, into ``out`` ``(n, m, k, columns)``."""
+        _, yp = self.parts(np.arange(r0, r1), [])
+        with np.errstate(all="ignore"):
+            self._assemble(xp, yp, out)
+
+    def blocks(self, block_bytes: int = 1 << 22) -> Iterator[npt.NDArray[Any]]:
+        """Every anchor in consecutive ``(n, columns)`` blocks of about ``block_bytes``, in order.
+
+        Whole rows per block when a row fits; otherwise each row in column chunks, so memory
+        stays near ``block_bytes`` whatever the feature map.
+        """
+        k, width = self.per_cell, self.columns
+        for r0, r1, c0, c1, xp in self._pieces(block_bytes):
+            out = np.empty((r1 - r0, c1 - c0, k, width), dtype=self.dtype)
+            self._fill(xp, r0, r1, out)
+            yield out.reshape(-1, width)
+
+    def array(self) -> npt.NDArray[Any]:
+        """Every anchor as one ``(rows*cols*k, columns)`` array, written in place block by
+        block; :class:`TooLarge` first when it cannot fit in the memory this process may
+        still use."""
+        from anchorctl.memory import allocate
+
+        out: npt.NDArray[Any] = allocate(
+            (self.count, self.columns),
+            self.dtype,
+            f"{self.count:,} anchors as {np.dtype(self.dtype).name}",
+            "stream them (`anchorctl list --all --format npy -o FILE`), or use a smaller "
+            "feature map or fewer shapes per cell",
+        )
+        rows, cols = self.feature_map
+        view = out.reshape(rows, cols, self.per_cell, self.columns)
+        for r0, r1, c0, c1, xp in self._pieces(1 << 22):
+            self._fill(xp, r0, r1, view[r0:r1, c0:c1])
+        return out
+
+    def at(self, cells: npt.ArrayLike) -> npt.NDArray[Any]:
+        """The anchors of the given cells: ``(M, 2)`` ``(row, col)`` -> ``(M*k, columns)``,
+        cell by cell, each equal to the row the whole array has at that index."""
+        rc = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+        rows, cols = self.feature_map
+        bad = (rc[:, 0] < 0) | (rc[:, 0] >= rows) | (rc[:, 1] < 0) | (rc[:, 1] >= cols)
+        if bad.any():
+            row, col = (int(v) for v in rc[bad][0])
+            raise AnchorError(
+                f"cell ({row},{col}) is outside the {rows}x{cols} feature map "
+                f"(rows 0..{rows - 1}, cols 0..{cols - 1})"
+            )
+        from anchorctl.memory import check_fits
+
+        if self.check is not None:
+            self.check(rc[:, 0], rc[:, 1], True)
+        k, width = self.per_cell, self.columns
+        check_fits(
+            len(rc) * k * width * np.dtype(self.dtype).itemsize,
+            f"{len(rc) * k:,} anchors",
+            "choose fewer cells",
+        )
+        xp, yp = self.parts(rc[:, 0], rc[:, 1])  # (M, k, nx), (M, k, ny)
+        out = np.empty((len(rc), k, width), dtype=self.dtype)
+        for j, (axis, i) in enumerate(self.layout):
+            out[..., j] = xp[..., i] if axis == 0 else yp[..., i]
+        if self.clip is not None:
+            np.clip(out, self.dtype(self.clip[0]), self.dtype(self.clip[1]), out=out)
+        return out.reshape(-1, width)
+
+
 @dataclass(frozen=True)
 class Level:
     """The anchors of one feature map.
@@ -100,7 +279,9 @@ class Level:
     ``anchors`` is ``(rows*cols*k, 4)`` ``(xmin, ymin, xmax, ymax)`` in the convention's units,
     in the framework's order, or a function that computes it on demand (read it through
     :attr:`array`); ``blocks``, when given, yields the same rows in consecutive blocks of about
-    ``block_bytes`` without building the whole array (for maps larger than memory).
+    ``block_bytes`` without building the whole array (for maps larger than memory). A level
+    made by :func:`grid_level` carries its :class:`Grid`: nothing per row, column or anchor
+    is computed until asked for, so :attr:`count` and :attr:`shapes` cost nothing.
     ``stride`` is ``(y, x)`` between neighbouring centres in the same units; ``center0`` is
     the ``(x, y)`` centre of cell (0, 0).
     """
@@ -114,6 +295,7 @@ class Level:
         default=None, repr=False
     )
     normalized: bool | None = None  # None: as the convention's Rules say; else this level's
+    grid: Grid | None = field(default=None, repr=False)
 
     @cached_property
     def array(self) -> npt.NDArray[np.float32]:
@@ -126,9 +308,19 @@ class Level:
             yield from self.blocks(block_bytes)
             return
         array = self.array
-        step = max(1, block_bytes // 16)
+        step = max(1, block_bytes // max(1, array[:1].nbytes))
         for start in range(0, len(array), step):
             yield array[start : start + step]
+
+    def at(self, cells: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """The anchors of ``cells`` (``(M, 2)`` row, col): ``(M*k, 4)``, cell by cell."""
+        if self.grid is not None:
+            return self.grid.at(cells)
+        rc = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+        k = self.per_cell
+        first = (rc[:, 0] * self.feature_map[1] + rc[:, 1]) * k
+        out: npt.NDArray[np.float32] = self.array[(first[:, None] + np.arange(k)).ravel()]
+        return out
 
     def is_normalized(self, rules: Rules) -> bool:
         """Whether this level's coordinates are fractions of the image (else pixels)."""
@@ -142,6 +334,35 @@ class Level:
     def count(self) -> int:
         rows, cols = self.feature_map
         return rows * cols * self.per_cell
+
+    @property
+    def columns(self) -> int:
+        """Numbers per anchor: 4, or 5 for rotated ``(cx, cy, w, h, angle)``."""
+        if self.grid is not None:
+            return self.grid.columns
+        return int(self.array.shape[1])
+
+
+def grid_level(
+    grid: Grid,
+    stride: tuple[float, float],
+    center0: tuple[float, float],
+    shapes: Sequence[CellShape],
+    normalized: bool | None = None,
+) -> Level:
+    """A :class:`Level` whose anchors come from ``grid`` on demand, in blocks."""
+    if len(shapes) != grid.per_cell:
+        raise AssertionError(f"{len(shapes)} shapes for a grid of {grid.per_cell} per cell")
+    return Level(
+        feature_map=grid.feature_map,
+        stride=stride,
+        center0=center0,
+        shapes=tuple(shapes),
+        anchors=grid.array,
+        blocks=grid.blocks,
+        normalized=normalized,
+        grid=grid,
+    )
 
 
 def per_level(
@@ -183,83 +404,9 @@ def to_format(boxes: npt.NDArray[np.floating[Any]], fmt: str) -> npt.NDArray[np.
 def shapes_from_cell(
     cell: npt.NDArray[np.floating[Any]], params: Sequence[Mapping[str, float]]
 ) -> tuple[CellShape, ...]:
-    """Per-cell shapes measured from one cell's ``(k, 4)`` xyxy boxes."""
-    return tuple(
-        CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
-        for slot, (box, p) in enumerate(zip(cell, params, strict=True))
-    )
-
-
-def shift_grid(
-    shift_x: npt.NDArray[Any], shift_y: npt.NDArray[Any], base: npt.NDArray[Any]
-) -> npt.NDArray[Any]:
-    """``shifts + base`` for every cell: ``(rows*cols*k, 4)`` xyxy, index ``(row*cols+col)*k+slot``.
-
-    ``shift_x`` is ``(cols,)``, ``shift_y`` ``(rows,)`` and ``base`` the ``(k, 4)`` cell anchors,
-    all of one dtype (the framework's). Each x coordinate is ``shift_x[col] + base[slot, x]``
-    and each y coordinate ``shift_y[row] + base[slot, y]``, bit for bit as the frameworks'
-    ``shifts.view(-1, 1, 4) + base.view(1, -1, 4)``, but written row by row from one
-    precomputed row: y = ``shift_y * 1 + base_y``, x = ``shift_y * 0 + (shift_x + base_x)``
-    (adding zero and commuting an addition are exact), two contiguous passes per block.
-    """
-    dtype = base.dtype
-    rows, cols, k = len(shift_y), len(shift_x), len(base)
-    template = np.empty((cols, k, 4), dtype=dtype)
-    template[..., 0::2] = shift_x[:, None, None] + base[None, :, 0::2]  # (cols, k, 2)
-    template[..., 1::2] = base[None, :, 1::2]
-    y_mask = np.zeros((cols, k, 4), dtype=dtype)
-    y_mask[..., 1::2] = 1
-    row = template.reshape(1, -1)
-    mask = y_mask.reshape(1, -1)
-    out = np.empty((rows, cols * k * 4), dtype=dtype)
-    per_block = max(1, (1 << 22) // max(1, row.nbytes))
-    for r0 in range(0, rows, per_block):
-        block = out[r0 : r0 + per_block]
-        np.multiply(mask, shift_y[r0 : r0 + per_block, None], out=block)
-        np.add(block, row, out=block)
-    return out.reshape(-1, 4)
-
-
-def is_whole(value: object) -> bool:
-    """An int (not a bool), or a float with no fractional part: a feature map's rows, say."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
-        return True
-    return isinstance(value, float) and value.is_integer()
-
-
-def yx_pair(value: Any) -> tuple[float, float]:
-    """A ``yx`` option value (a stride): ``(y, x)``, or one number for both."""
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value), float(value)
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values[0], values[0]
-    if len(values) != 2:
-        raise AnchorError(f"--strides: {value!r} is not STRIDE or STRIDE_Y,STRIDE_X")
-    return values[0], values[1]
-
-
-def checked_feature_maps(params: Params) -> list[tuple[int, int]]:
-    """``params["feature_maps"]`` as ``(rows, cols)`` whole numbers >= 1, at least one."""
-    maps = []
-    for fm in params["feature_maps"]:
-        rows, cols = fm
-        if not (is_whole(rows) and is_whole(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        maps.append((int(rows), int(cols)))
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS")
-    return maps
-
-
-def checked_image_size(image: Any) -> tuple[int, int]:
-    """An ``image_size`` ``(width, height)`` as whole pixels >= 1."""
-    width, height = image
-    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"--image-size: {width}x{height} is not WxH in whole pixels >= 1")
-    return int(width), int(height)
+    """Per-cell shapes measured from one cell's ``(k, 4)`` xyxy boxes, in their dtype."""
+    with np.errstate(all="ignore"):  # an overflow is refused by the caller's checks
+        return tuple(
+            CellShape(slot, p, float(box[2] - box[0]), float(box[3] - box[1]))
+            for slot, (box, p) in enumerate(zip(cell, params, strict=True))
+        )

@@ -43,17 +43,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
     CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
+    grid_level,
     per_level,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "caffe-ssd"
 TITLE = "Caffe SSD PriorBox"
@@ -98,7 +101,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratio values, width / height; 1 is always first [default: none, only 1]",
+        f"aspect_ratio values, {RULES.ratio_meaning}; 1 is always first [default: none, only 1]",
         per_level=True,
         default=[()],
     ),
@@ -175,14 +178,15 @@ def slots(
 def variances(params: Params) -> tuple[float, float, float, float]:
     """The four variances the layer writes beside every box (one value given: repeated)."""
     values = params.get("variances")
-    given = (0.1,) if values is None else tuple(float(v) for v in values)
+    given = checks.floats(
+        (0.1,) if values is None else values,
+        "variances",
+        "the variances stored beside every box",
+    )
     if len(given) not in (1, 4):
         raise AnchorError(
             f"--variances: {len(given)} values given; give 1 (used for all four) or exactly 4"
         )
-    for value in given:
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(f"--variances: {value:g} must be a positive finite number")
     if len(given) == 1:
         return (given[0],) * 4
     return (given[0], given[1], given[2], given[3])
@@ -190,35 +194,76 @@ def variances(params: Params) -> tuple[float, float, float, float]:
 
 def generate(params: Params) -> list[Level]:
     """Every level's priors, normalized xyxy float32, in PriorBox order (see module rules)."""
-    maps = _feature_maps(params)
+    maps = checks.feature_maps(params)
     n = len(maps)
     img_h, img_w = _image_size(params)
     min_sizes = per_level(params, "min_sizes", n)
     max_sizes = per_level(params, "max_sizes", n, [()])
     ratios = per_level(params, "ratios", n, [()])
     steps = per_level(params, "steps", n, [None])
-    flip = _flag(params, "flip", True)
-    clip = _flag(params, "clip", False)
-    offset = _offset(params)
+    flip = checks.flag_value(params, "flip", True)
+    clip = checks.flag_value(params, "clip", False)
+    offset = checks.fraction(
+        0.5 if params.get("offset") is None else params["offset"],
+        "offset",
+        "the centre's offset within a step",
+    )
     variances(params)  # validated here so a bad value is refused with the rest
-    plans = []
-    total = 0
+    levels = []
     for index, (fm, mins, maxs, ars, step) in enumerate(
         zip(maps, min_sizes, max_sizes, ratios, steps, strict=True)
     ):
         where = f" (level {index})" if n > 1 else ""
         mins_t, maxs_t = _sizes(mins, maxs, where)
-        ars_t = _ratios(ars, where)
-        cell = slots(mins_t, maxs_t, ratio_list(ars_t, flip))
+        ars_t = checks.floats(
+            ars or (), "ratios", checks.meaning(RULES, "ratios"), allow_empty=True, where=where
+        )
+        with np.errstate(all="ignore"):
+            listed = ratio_list(ars_t, flip)
+        checks.per_cell(
+            len(listed) * len(mins_t) + len(maxs_t),
+            RULES,
+            f"{len(mins_t)} min sizes and {len(listed)} ratios",
+        )
+        with np.errstate(all="ignore"):
+            cell = slots(mins_t, maxs_t, listed)
         step_yx = _step(step, fm, img_h, img_w, where)
-        plans.append((fm, cell, step_yx))
-        total += fm[0] * fm[1] * len(cell)
-    check_fits(
-        total * 16,
-        f"{total:,} anchors as float32",
-        "use smaller feature maps",
+        levels.append(_level(fm, cell, step_yx, offset, img_h, img_w, clip))
+    return levels
+
+
+def grid(
+    fm: tuple[int, int],
+    cell: list[PriorSlot],
+    step_yx: tuple[np.float32, np.float32],
+    offset: float,
+    img_h: int,
+    img_w: int,
+    clip: bool,
+) -> Grid:
+    """One level's priors on demand: normalized float32 xyxy, rows outer.
+
+    Float centres ``(i + offset) * step`` as the layer's ``(w + offset_) * step_w``; corners
+    ``(centre -+ side / 2) / image`` in double, stored as float32; ``clip`` clamps to [0, 1].
+    """
+    step_h, step_w = step_yx
+    off = _F32(offset)
+    half_w = np.array([s.width for s in cell], dtype=np.float64) / 2.0
+    half_h = np.array([s.height for s in cell], dtype=np.float64) / 2.0
+
+    def part(
+        index: npt.NDArray[np.int64], step: np.float32, half: npt.NDArray[np.float64], side: int
+    ) -> npt.NDArray[np.float32]:
+        centre = ((index.astype(_F32) + off) * step).astype(_F32).astype(np.float64)[:, None]
+        return np.stack([(centre - half) / side, (centre + half) / side], axis=-1).astype(_F32)
+
+    return Grid(
+        fm,
+        len(cell),
+        lambda c: part(c, step_w, half_w, img_w),
+        lambda r: part(r, step_h, half_h, img_h),
+        clip=(0.0, 1.0) if clip else None,
     )
-    return [_level(fm, cell, step_yx, offset, img_h, img_w, clip) for fm, cell, step_yx in plans]
 
 
 def _level(
@@ -230,97 +275,63 @@ def _level(
     img_w: int,
     clip: bool,
 ) -> Level:
-    rows, cols = fm
     step_h, step_w = step_yx
-    off = _F32(offset)
-    # float centres, as the layer's `(w + offset_) * step_w`
-    cx = ((np.arange(cols, dtype=_F32) + off) * step_w).astype(_F32)
-    cy = ((np.arange(rows, dtype=_F32) + off) * step_h).astype(_F32)
-    half_w = np.array([s.width for s in cell], dtype=np.float64) / 2.0
-    half_h = np.array([s.height for s in cell], dtype=np.float64) / 2.0
-    # corners in double, divided by the image size, stored as float32
-    x0 = ((cx.astype(np.float64)[:, None] - half_w) / img_w).astype(_F32)  # (cols, k)
-    x1 = ((cx.astype(np.float64)[:, None] + half_w) / img_w).astype(_F32)
-    y0 = ((cy.astype(np.float64)[:, None] - half_h) / img_h).astype(_F32)  # (rows, k)
-    y1 = ((cy.astype(np.float64)[:, None] + half_h) / img_h).astype(_F32)
-    k = len(cell)
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    out[..., 0] = x0[None]
-    out[..., 1] = y0[:, None]
-    out[..., 2] = x1[None]
-    out[..., 3] = y1[:, None]
-    anchors = out.reshape(-1, 4)
-    if clip:
-        np.clip(anchors, _F32(0), _F32(1), out=anchors)
+    widths = np.array([np.float64(s.width) / img_w for s in cell])
+    heights = np.array([np.float64(s.height) / img_h for s in cell])
+    level_grid = checks.extents(
+        grid(fm, cell, step_yx, offset, img_h, img_w, clip),
+        widths,
+        heights,
+        RULES,
+        centres="--steps/--offset/--img-size",
+        shapes="--min-sizes/--max-sizes/--ratios",
+    )
     shapes = tuple(
-        CellShape(
-            slot,
-            s.params,
-            float(np.float64(s.width) / img_w),
-            float(np.float64(s.height) / img_h),
-        )
+        CellShape(slot, s.params, float(widths[slot]), float(heights[slot]))
         for slot, s in enumerate(cell)
     )
-    return Level(
-        feature_map=(rows, cols),
+    off = _F32(offset)
+    return grid_level(
+        level_grid,
         stride=(float(step_h) / img_h, float(step_w) / img_w),
-        center0=(float(cx[0]) / img_w, float(cy[0]) / img_h),
+        center0=(float(off * step_w) / img_w, float(off * step_h) / img_h),
         shapes=shapes,
-        anchors=anchors,
     )
-
-
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = list(params["feature_maps"])
-    if not maps:
-        raise AnchorError("feature maps: give at least one (rows x cols)")
-    out = []
-    for fm in maps:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map {rows}x{cols}: rows and cols must be whole numbers >= 1"
-            )
-        out.append((int(rows), int(cols)))
-    return out
 
 
 def _image_size(params: Params) -> tuple[int, int]:
     """``(img_h, img_w)``: ``img_size`` when given, else the image size (required)."""
     override = params.get("img_size")
     if override is not None:
-        img_h, img_w = (float(v) for v in override)
+        why = "img_size, or img_h,img_w, in whole pixels"
+        img_h, img_w = checks.pair(override, "img_size", why)
         for value in (img_h, img_w):
-            if not (math.isfinite(value) and value >= 1 and value.is_integer()):
+            if not (checks.is_whole(value) and 1 <= value <= checks.MAX_SIDE):
                 raise AnchorError(
-                    f"--img-size: {value:g} is not a whole number of pixels >= 1 "
+                    f"--img-size: {value:g} is not a whole number of pixels from 1 to 2**53 "
                     "(img_size, or img_h,img_w)"
                 )
         return int(img_h), int(img_w)
-    size = params.get("image_size")
-    if size is None:
+    if params.get("image_size") is None:
         raise AnchorError(
             "caffe-ssd needs the image size (the data layer's width x height): give "
-            "--image-size WxH, or --img-size as the PriorBox layer's img_size"
+            "--input-size WxH, or --img-size as the PriorBox layer's img_size"
         )
-    width, height = size
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(f"image size {width}x{height}: give whole pixels >= 1")
+    width, height = checks.image_size(params)
     return int(height), int(width)
 
 
 def _sizes(
     mins: Sequence[float], maxs: Sequence[float], where: str
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    mins_t = tuple(float(v) for v in mins)
-    maxs_t = tuple(float(v) for v in (maxs or ()))
-    if not mins_t:
-        raise AnchorError(f"--min-sizes{where}: give at least one min_size (pixels)")
+    why = "PriorBox truncates it to an int; pixels"
+    mins_t = checks.floats(mins, "min_sizes", why, where=where)
+    maxs_t = checks.floats(maxs or (), "max_sizes", why, allow_empty=True, where=where)
     for value in mins_t:
-        if not (math.isfinite(value) and value >= 1):
+        if value < 1 or value >= 2**31:
             raise AnchorError(
-                f"--min-sizes{where}: {value:g} must be a finite number of pixels >= 1 "
-                "(PriorBox truncates it to an int)"
+                f"--min-sizes{where}: {value:g} must be a number of pixels from 1 to 2**31 - 1 "
+                "(PriorBox truncates it to a 32-bit int)"
             )
     if maxs_t:
         if len(maxs_t) != len(mins_t):
@@ -329,7 +340,7 @@ def _sizes(
                 "give one max_size per min_size, or none"
             )
         for low, high in zip(mins_t, maxs_t, strict=True):
-            if not (math.isfinite(high) and _F32(high) > _F32(low)):
+            if not _F32(high) > _F32(low):
                 raise AnchorError(
                     f"--max-sizes{where}: {high:g} must be greater than its min_size {low:g}"
                 )
@@ -341,17 +352,6 @@ def _sizes(
     return mins_t, maxs_t
 
 
-def _ratios(ratios: Sequence[float], where: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in (ratios or ()))
-    for value in out:
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(
-                f"--ratios{where}: {value:g} is not a positive finite number "
-                "(aspect_ratio = width / height)"
-            )
-    return out
-
-
 def _step(
     step: Any, fm: tuple[int, int], img_h: int, img_w: int, where: str
 ) -> tuple[np.float32, np.float32]:
@@ -359,28 +359,7 @@ def _step(
     rows, cols = fm
     if step is None:
         return _F32(img_h) / _F32(rows), _F32(img_w) / _F32(cols)
-    step_h, step_w = (float(v) for v in step)
-    for value in (step_h, step_w):
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(
-                f"--steps{where}: {value:g} must be a positive finite number of pixels "
-                "(step, or step_h,step_w)"
-            )
+    step_h, step_w = checks.pair(
+        step, "steps", f"pixels between centres (step, or step_h,step_w){where}"
+    )
     return _F32(step_h), _F32(step_w)
-
-
-def _offset(params: Params) -> float:
-    value = params.get("offset")
-    offset = 0.5 if value is None else float(value)
-    if not (math.isfinite(offset) and 0.0 <= offset <= 1.0):
-        raise AnchorError(f"--offset: {offset:g} must lie in [0, 1] (a fraction of a step)")
-    return offset
-
-
-def _flag(params: Params, name: str, default: bool) -> bool:
-    value = params.get(name)
-    return default if value is None else bool(value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -26,7 +26,7 @@ The rules, as the generators apply them (facebookresearch/detectron2:
   follows the config: ``--offset`` defaults to 0.0. ``offset`` must lie in [0, 1).
 * **Strides** come from the backbone (``ShapeSpec.stride``, whole pixels): R-CNN FPN
   4, 8, 16, 32, 64; RetinaNet 8 ... 128; C4 16. Without ``--strides`` they are derived from
-  ``--image-size`` as the power of two with ``ceil(image / stride) = feature map`` on both
+  ``--input-size`` as the power of two with ``ceil(image / stride) = feature map`` on both
   axes (the FPN backbone pads inputs to a multiple of its largest stride).
 * **Order**: index ``(row * cols + col) * k + slot``, one array per feature map.
 * **Output**: ``list[Boxes]`` of float32 ``(x1, y1, x2, y2)`` pixels. No clipping
@@ -42,10 +42,24 @@ rectangle**, computed as Detectron2's own ``BoxMode.convert(XYWHA_ABS -> XYXY_AB
 (turned by 90 degrees: width and height swap); other angles give the enclosing rectangle. The
 per-cell shapes report the rotated box's own ``w x h`` and its angle.
 
-Every value is computed in float32 (the cell anchors in Python floats first) in the
-generator's own order of operations, to match Detectron2 bit for bit (for whole-pixel strides
-and offsets 0 or 0.5 every shift is exact). No recorded Detectron2 output is stored yet;
-``tests/vectors/handmade/detectron2.json`` holds the numbers conventions.md states.
+**Centres in float32, as torch makes them.** Detectron2 builds each axis's centres with
+``torch.arange(offset * stride, n * stride, step=stride, dtype=torch.float32)``. On the CPU,
+torch computes that range in double but in blocks (pytorch/pytorch
+``aten/src/ATen/native/cpu/RangeFactoriesKernel.cpp``, ``arange_kernel``, and
+``Vectorized<float>::arange``): the first ``2 * L * floor(n / (2 * L))`` values come in
+vectors of ``L`` lanes, each vector's first value ``float32(start + step * i)`` and the rest
+``float32(that + j * step)``; the remaining values are ``float32(start + step * i)`` one by
+one. With offset 0, 0.25 or 0.5 and whole strides every value is exact either way; with other
+offsets the blocks move some centres by an ulp or two, and :func:`torch_arange` reproduces
+them. ``L`` is 8, torch's float32 vector on AVX2 and on CPUs without vector units; a CPU on
+which torch picks AVX-512 uses 16-lane vectors and can differ by an ulp. Maps wider than
+torch's parallel grain (32,768 cells a side) are split across threads, which restarts the
+blocks at each thread's first cell; this module assumes one thread.
+
+The cell anchors are computed in Python floats and stored as float32, as the generator does,
+and the shifts added in float32, so the anchors match Detectron2 bit for bit on such a CPU.
+``tests/vectors/torch_arange/`` pins the centres against ranges recorded from torch;
+``tests/vectors/handmade/detectron2.json`` holds the numbers the Detectron2 sources state.
 """
 
 from __future__ import annotations
@@ -58,21 +72,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
     CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    checked_image_size,
-    per_level,
+    grid_level,
     shapes_from_cell,
-    shift_grid,
-    yx_pair,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "detectron2"
 
@@ -87,6 +98,9 @@ RULES = Rules(
     rounding="none (float32)",
     clip="none",
     native_format="xyxy",
+    exactness="centres as torch's float32 arange makes them with 8-lane vectors (AVX2): a CPU "
+    "where torch picks AVX-512 can place a few by an ulp elsewhere; maps wider than 32,768 "
+    "cells split across torch's threads",
     sources=(
         "facebookresearch/detectron2: detectron2/modeling/anchor_generator.py "
         "(DefaultAnchorGenerator, RotatedAnchorGenerator)",
@@ -111,7 +125,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios = height / width (0.5 is wide, 2 is tall) [config default: 0.5,1,2]",
+        f"aspect_ratios = {RULES.ratio_meaning} (0.5 is wide, 2 is tall) [config default: 0.5,1,2]",
         per_level=True,
         default=[(0.5, 1.0, 2.0)],
     ),
@@ -119,7 +133,7 @@ OPTIONS = (
         "strides",
         "yx",
         "stride of each feature map in whole pixels, the same on both axes (the backbone's "
-        "ShapeSpec.stride) [default: from --image-size, the power of two with "
+        "ShapeSpec.stride) [default: from --input-size, the power of two with "
         "ceil(image / stride) = feature map]",
         per_level=True,
     ),
@@ -140,6 +154,8 @@ OPTIONS = (
 )
 
 _F32 = np.float32
+TORCH_LANES = 8  # float32 lanes of torch's CPU vectors on AVX2 (and without vector units)
+ROTATED_LAYOUT = ((0, 0), (1, 0), (0, 1), (0, 2), (0, 3))  # x part (cx, w, h, angle), y (cy)
 
 
 def cell_anchors(sizes: Sequence[float], ratios: Sequence[float]) -> npt.NDArray[np.float32]:
@@ -156,7 +172,8 @@ def cell_anchors(sizes: Sequence[float], ratios: Sequence[float]) -> npt.NDArray
             w = math.sqrt(area / float(ratio))
             h = float(ratio) * w
             rows.append((-w / 2.0, -h / 2.0, w / 2.0, h / 2.0))
-    return np.array(rows, dtype=np.float64).astype(_F32)
+    with np.errstate(all="ignore"):
+        return np.array(rows, dtype=np.float64).astype(_F32)
 
 
 def rotated_cell_anchors(
@@ -173,7 +190,26 @@ def rotated_cell_anchors(
             w = math.sqrt(area / float(ratio))
             h = float(ratio) * w
             rows.extend((0.0, 0.0, w, h, float(angle)) for angle in angles)
-    return np.array(rows, dtype=np.float64).astype(_F32)
+    with np.errstate(all="ignore"):
+        return np.array(rows, dtype=np.float64).astype(_F32)
+
+
+def torch_arange(
+    start: float, step: float, n: int, index: npt.NDArray[np.int64], lanes: int = TORCH_LANES
+) -> npt.NDArray[np.float32]:
+    """Values ``index`` of ``torch.arange(start, ..., step=step, dtype=torch.float32)`` of
+    length ``n``, as torch's CPU kernel computes them (see the module notes): in the vectorized
+    part, ``float32(float32(start + step * b) + j * step)`` with ``b`` the first index of the
+    ``lanes``-wide vector and ``j`` the lane, in double; past it ``float32(start + step * i)``.
+    """
+    i = np.asarray(index, dtype=np.int64)
+    vectorized_end = (n // (2 * lanes)) * 2 * lanes
+    lane = i % lanes
+    first = (start + step * (i - lane).astype(np.float64)).astype(_F32).astype(np.float64)
+    blocked = (first + lane.astype(np.float64) * step).astype(_F32)
+    serial = (start + step * i.astype(np.float64)).astype(_F32)
+    out: npt.NDArray[np.float32] = np.where(i < vectorized_end, blocked, serial)
+    return out
 
 
 def grid_offsets(
@@ -181,46 +217,104 @@ def grid_offsets(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Centre ``x`` of every column ``(cols,)`` and ``y`` of every row ``(rows,)``, float32.
 
-    ``torch.arange(offset * stride, n * stride, step=stride, dtype=float32)``: each value is
-    ``offset * stride + i * stride`` in double precision, then rounded to float32.
+    ``torch.arange(offset * stride, n * stride, step=stride, dtype=float32)`` for each axis,
+    as :func:`torch_arange` reproduces it.
     """
     rows, cols = feature_map
     start = float(offset) * stride
-    shift_x = (start + np.arange(cols, dtype=np.float64) * stride).astype(_F32)
-    shift_y = (start + np.arange(rows, dtype=np.float64) * stride).astype(_F32)
-    return shift_x, shift_y
+    return (
+        torch_arange(start, float(stride), cols, np.arange(cols)),
+        torch_arange(start, float(stride), rows, np.arange(rows)),
+    )
+
+
+def grid(
+    feature_map: tuple[int, int], stride: int, offset: float, base: npt.NDArray[np.float32]
+) -> Grid:
+    """One level's anchors on demand: shifts ``(x, y, x, y)`` plus the cell anchors, added in
+    float32 as Detectron2 does; float32 xyxy, index ``(row*cols+col)*k+slot``."""
+    rows, cols = feature_map
+    start, step = float(offset) * stride, float(stride)
+    base = base.astype(_F32, copy=False)
+
+    def x_part(c: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = (
+            torch_arange(start, step, cols, c)[:, None, None] + base[None, :, 0::2]
+        )
+        return out
+
+    def y_part(r: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = (
+            torch_arange(start, step, rows, r)[:, None, None] + base[None, :, 1::2]
+        )
+        return out
+
+    return Grid(feature_map, len(base), x_part, y_part)
+
+
+def rotated_grid(
+    feature_map: tuple[int, int], stride: int, offset: float, base: npt.NDArray[np.float32]
+) -> Grid:
+    """One level's rotated anchors on demand: ``(cx, cy, w, h, angle)`` float32; the shifts
+    add to ``cx`` and ``cy`` only (``w``, ``h`` and the angle get ``+ 0``)."""
+    rows, cols = feature_map
+    start, step = float(offset) * stride, float(stride)
+    base = base.astype(_F32, copy=False)
+
+    def x_part(c: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out = np.empty((len(c), len(base), 4), dtype=_F32)
+        np.add(torch_arange(start, step, cols, c)[:, None], base[None, :, 0], out=out[..., 0])
+        out[..., 1:] = base[None, :, 2:] + _F32(0)
+        return out
+
+    def y_part(r: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = (
+            torch_arange(start, step, rows, r)[:, None] + base[None, :, 1]
+        )[..., None]
+        return out
+
+    return Grid(feature_map, len(base), x_part, y_part, layout=ROTATED_LAYOUT)
+
+
+def enclosing_grid(rotated_level: Grid, base: npt.NDArray[np.float32]) -> Grid:
+    """The horizontal bounding rectangles of ``rotated_level``'s boxes, float32 xyxy, as
+    :func:`enclosing_xyxy` computes them (each x depends on the column and slot only)."""
+    arr = base.astype(np.float64)
+    rad = arr[:, 4] * math.pi / 180.0
+    c, s = np.abs(np.cos(rad)), np.abs(np.sin(rad))
+    w, h = arr[:, 2], arr[:, 3]
+    new_w = c * w + s * h
+    new_h = c * h + s * w
+
+    def corners(centre: npt.NDArray[np.float32], extent: npt.NDArray[np.float64]) -> Any:
+        low = centre.astype(np.float64) - extent / 2.0
+        return np.stack([low, low + extent], axis=-1).astype(_F32)
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = corners(rotated_level.x_part(cols)[..., 0], new_w)
+        return out
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = corners(rotated_level.y_part(rows)[..., 0], new_h)
+        return out
+
+    return Grid(rotated_level.feature_map, rotated_level.per_cell, x_part, y_part)
 
 
 def grid_anchors(
     feature_map: tuple[int, int], stride: int, offset: float, base: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Every anchor of one level: ``(rows*cols*k, 4)`` float32 xyxy, ``(row*cols+col)*k+slot``.
-
-    Shifts ``(x, y, x, y)`` plus the cell anchors, added in float32 as Detectron2 does.
-    """
-    rows, cols = feature_map
-    k = len(base)
-    _check_fits(rows * cols * k, 4)
-    shift_x, shift_y = grid_offsets(feature_map, stride, offset)
-    return shift_grid(shift_x.astype(_F32), shift_y.astype(_F32), base.astype(_F32, copy=False))
+    """Every anchor of one level: ``(rows*cols*k, 4)`` float32 xyxy (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(feature_map, stride, offset, base).array()
+    return out
 
 
 def rotated_grid_anchors(
     feature_map: tuple[int, int], stride: int, offset: float, base: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Every rotated anchor of one level: ``(rows*cols*k, 5)`` float32 ``(cx, cy, w, h, a)``.
-
-    The shifts add to ``cx`` and ``cy`` only (``w``, ``h`` and the angle get ``+ 0``).
-    """
-    rows, cols = feature_map
-    k = len(base)
-    _check_fits(rows * cols * k, 5)
-    shift_x, shift_y = grid_offsets(feature_map, stride, offset)
-    out = np.empty((rows, cols, k, 5), dtype=_F32)
-    np.add(shift_x[None, :, None], base[None, None, :, 0], out=out[..., 0])
-    np.add(shift_y[:, None, None], base[None, None, :, 1], out=out[..., 1])
-    out[..., 2:] = base[None, None, :, 2:]
-    return out.reshape(-1, 5)
+    """Every rotated anchor of one level: ``(rows*cols*k, 5)`` float32 ``(cx, cy, w, h, a)``."""
+    out: npt.NDArray[np.float32] = rotated_grid(feature_map, stride, offset, base).array()
+    return out
 
 
 def enclosing_xyxy(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -254,13 +348,15 @@ def generate(params: Params) -> list[Level]:
     levels = []
     for spec in _specs(params):
         fm, stride, offset = spec.feature_map, spec.stride, spec.offset
-        shift_x, shift_y = grid_offsets((1, 1), stride, offset)
-        center0 = (float(shift_x[0]), float(shift_y[0]))
+        first = torch_arange(float(offset) * stride, float(stride), 1, np.zeros(1, np.int64))
+        center0 = (float(first[0]), float(first[0]))
         if spec.angles is None:
             base = cell_anchors(spec.sizes, spec.ratios)
             pairs = [{"size": s, "ratio": r} for s in spec.sizes for r in spec.ratios]
             shapes = shapes_from_cell(base, pairs)
-            anchors = grid_anchors(fm, stride, offset, base)
+            level_grid = grid(fm, stride, offset, base)
+            nominal_w = base[:, 2].astype(np.float64) - base[:, 0]
+            nominal_h = base[:, 3].astype(np.float64) - base[:, 1]
         else:
             base5 = rotated_cell_anchors(spec.sizes, spec.ratios, spec.angles)
             triples = [(s, r, a) for s in spec.sizes for r in spec.ratios for a in spec.angles]
@@ -273,14 +369,21 @@ def generate(params: Params) -> list[Level]:
                 )
                 for slot, (s, r, a) in enumerate(triples)
             )
-            anchors = enclosing_xyxy(rotated_grid_anchors(fm, stride, offset, base5))
+            level_grid = enclosing_grid(rotated_grid(fm, stride, offset, base5), base5)
+            cell = enclosing_xyxy(base5)
+            nominal_w = cell[:, 2].astype(np.float64) - cell[:, 0]
+            nominal_h = cell[:, 3].astype(np.float64) - cell[:, 1]
+        level_grid = checks.extents(
+            level_grid,
+            nominal_w,
+            nominal_h,
+            RULES,
+            centres="--strides/--offset",
+            shapes="--sizes/--ratios",
+        )
         levels.append(
-            Level(
-                feature_map=fm,
-                stride=(float(stride), float(stride)),
-                center0=center0,
-                shapes=shapes,
-                anchors=anchors,
+            grid_level(
+                level_grid, stride=(float(stride), float(stride)), center0=center0, shapes=shapes
             )
         )
     return levels
@@ -292,13 +395,25 @@ def rotated(params: Params) -> list[npt.NDArray[np.float32]]:
     Each row is ``(cx, cy, w, h, angle)`` in pixels and degrees counter-clockwise, in
     Detectron2 order. ``angles`` defaults to the config's ``ANGLES [[-90, 0, 90]]``.
     """
+    return [level.array for level in rotated_levels(params)]
+
+
+def rotated_levels(params: Params) -> list[Level]:
+    """As :func:`rotated`, as levels whose ``(cx, cy, w, h, angle)`` anchors come on demand."""
     if params.get("angles") is None:
         params = {**params, "angles": [CONFIG_ANGLES]}
     out = []
-    for spec in _specs(params):
+    for spec, level in zip(_specs(params), generate(params), strict=True):
         assert spec.angles is not None
         base5 = rotated_cell_anchors(spec.sizes, spec.ratios, spec.angles)
-        out.append(rotated_grid_anchors(spec.feature_map, spec.stride, spec.offset, base5))
+        out.append(
+            grid_level(
+                rotated_grid(spec.feature_map, spec.stride, spec.offset, base5),
+                stride=level.stride,
+                center0=level.center0,
+                shapes=level.shapes,
+            )
+        )
     return out
 
 
@@ -315,113 +430,51 @@ class _Spec:
 
 
 def _specs(params: Params) -> list[_Spec]:
-    maps = checked_feature_maps(params)
+    maps = checks.feature_maps(params)
+    n = len(maps)
     defaults = {o.name: o.default for o in OPTIONS}
-    sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
-    ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
-    angles: list[Any] = (
-        [None] * len(maps)
-        if params.get("angles") is None
-        else per_level(params, "angles", len(maps))
+    sizes = checks.level_floats(
+        params, "sizes", n, checks.meaning(RULES, "sizes"), defaults["sizes"]
     )
-    offset = params.get("offset")
-    offset = defaults["offset"] if offset is None else float(offset)
-    if not (math.isfinite(offset) and 0.0 <= offset < 1.0):
-        raise AnchorError(
-            f"--offset: {offset:g} must lie in [0, 1), a fraction of a stride (Detectron2 "
-            "asserts 0 <= offset < 1; 0.5 is half a stride)"
-        )
+    ratios = checks.level_floats(
+        params, "ratios", n, checks.meaning(RULES, "ratios"), defaults["ratios"]
+    )
+    angles: list[Any] = (
+        [None] * n
+        if params.get("angles") is None
+        else checks.level_floats(params, "angles", n, "degrees counter-clockwise", positive=False)
+    )
+    offset = checks.fraction(
+        defaults["offset"] if params.get("offset") is None else params["offset"],
+        "offset",
+        "a fraction of a stride; Detectron2 asserts 0 <= offset < 1, 0.5 is half a stride",
+        below_one=True,
+    )
     strides = _strides(params, maps)
     specs = []
     for fm, s, r, a, stride in zip(maps, sizes, ratios, angles, strides, strict=True):
-        specs.append(
-            _Spec(
-                fm,
-                _positive("sizes", s, "a size is sqrt(area) in pixels"),
-                _positive("ratios", r, "aspect_ratios = height / width"),
-                stride,
-                offset,
-                None if a is None else _finite("angles", a, "degrees counter-clockwise"),
-            )
+        count = len(s) * len(r) * (1 if a is None else len(a))
+        checks.per_cell(
+            count,
+            RULES,
+            f"{len(s)} sizes x {len(r)} ratios" + ("" if a is None else f" x {len(a)} angles"),
         )
+        specs.append(_Spec(fm, s, r, stride, offset, a))
     return specs
 
 
 def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[int]:
     if params.get("strides") is not None:
-        out = []
-        for value in per_level(params, "strides", len(maps)):
-            sy, sx = yx_pair(value)
-            for v in (sy, sx):
-                if not (math.isfinite(v) and v >= 1 and v.is_integer()):
-                    raise AnchorError(
-                        f"--strides: {v:g} is not a whole number of pixels >= 1 (Detectron2 "
-                        "takes each stride from the backbone's ShapeSpec, an int)"
-                    )
-            if sy != sx:
-                raise AnchorError(
-                    f"--strides: {sy:g},{sx:g} differ; Detectron2 has one stride per feature "
-                    "map, the same on both axes"
-                )
-            out.append(int(sx))
-        return out
-    image = params.get("image_size")
-    if image is None:
+        given = checks.strides(
+            params, "strides", len(maps), RULES, whole_pixels=True, same_axes=True
+        )
+        return [int(x) for _, x in given]
+    if params.get("image_size") is None:
         raise AnchorError(
             "--strides is required: Detectron2 takes them from the backbone (R-CNN FPN "
-            "4,8,16,32,64; RetinaNet 8,16,32,64,128; C4 16), or give --image-size to derive them"
+            "4,8,16,32,64; RetinaNet 8,16,32,64,128; C4 16), or give --input-size to derive them"
         )
-    width, height = checked_image_size(image)
-    out = []
-    for rows, cols in maps:
-        stride = _power_of_two_stride(width, height, rows, cols)
-        if stride is None:
-            raise AnchorError(
-                f"--strides: no power-of-two stride turns the {width}x{height} image into the "
-                f"{rows}x{cols} feature map (ceil(image / stride)); give --strides"
-            )
-        out.append(stride)
-    return out
-
-
-def _power_of_two_stride(width: int, height: int, rows: int, cols: int) -> int | None:
-    """The smallest ``2**k`` with ``ceil(height / 2**k) = rows``, ``ceil(width / 2**k) = cols``."""
-    for k in range(31):
-        s = 1 << k
-        if -(-height // s) == rows and -(-width // s) == cols:
-            return s
-    return None
-
-
-def _check_fits(count: int, coords: int) -> None:
-    check_fits(
-        count * coords * 4,
-        f"{count:,} anchors as float32",
-        "use a smaller feature map or fewer sizes, ratios and angles",
-    )
-
-
-def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out:
-        raise AnchorError(f"--{name}: give at least one value ({meaning})")
-    for value in out:
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(
-                f"--{name}: {value:g} is not a positive finite number ({meaning}; Detectron2 "
-                "would silently make empty or NaN boxes from it)"
-            )
-    return out
-
-
-def _finite(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out:
-        raise AnchorError(f"--{name}: give at least one value ({meaning})")
-    for value in out:
-        if not math.isfinite(value):
-            raise AnchorError(f"--{name}: {value:g} is not a finite number ({meaning})")
-    return out
+    return checks.derived_strides(checks.image_size(params), maps, RULES)
 
 
 def native(params: Params) -> list[npt.NDArray[np.float32]] | None:
@@ -429,3 +482,8 @@ def native(params: Params) -> list[npt.NDArray[np.float32]] | None:
     rotated anchors ``(N, 5)`` ``(cx, cy, w, h, angle)`` (see :func:`rotated`); else ``None``
     (the default generator's native form is xyxy)."""
     return rotated(params) if params.get("angles") is not None else None
+
+
+def native_levels(params: Params) -> list[Level] | None:
+    """As :func:`native`, as levels computed on demand in blocks."""
+    return rotated_levels(params) if params.get("angles") is not None else None

@@ -44,21 +44,12 @@ build this generator at all.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules, per_level
-from anchorctl.conventions.py_faster_rcnn import (
-    base_anchors,
-    check_window,
-    feature_maps,
-    positive_list,
-    shifted,
-    whole_strides,
-)
-from anchorctl.errors import AnchorError
+from anchorctl.conventions import checks
+from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules
+from anchorctl.conventions.py_faster_rcnn import base_anchors, check_window, level, whole_strides
 
 NAME = "gluoncv-rpn"
 TITLE = "GluonCV RPNAnchorGenerator"
@@ -113,7 +104,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width, the same on every level [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning}, the same on every level [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
 )
@@ -131,26 +122,30 @@ def level_base_anchors(
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors, float32 inclusive xyxy pixels (see the module rules)."""
-    maps = feature_maps(params)
+    maps = checks.feature_maps(params)
     levels = len(maps)
     given = params.get("base_size")
-    base_size = 16.0 if given is None else float(given)
-    if not (np.isfinite(base_size) and base_size > 0):
-        raise AnchorError(
-            f"--base-size: {base_size:g} must be a positive finite number of pixels "
-            "(nominal size = base_size * scale)"
+    base_size = (
+        16.0
+        if given is None
+        else checks.number(
+            given, "base_size", "pixels per unit of scale: size = base_size * scale", positive=True
         )
-    ratios = positive_list(params, "ratios", (0.5, 1.0, 2.0), "a ratio is height / width")
+    )
+    ratios = checks.option_floats(
+        params, "ratios", checks.meaning(RULES, "ratios"), (0.5, 1.0, 2.0)
+    )
     strides = whole_strides(params, "strides", levels, [16])
-    scale_sets = []
-    for entry in per_level(params, "scales", levels, [(8.0, 16.0, 32.0)]):
-        values = entry if isinstance(entry, (list, tuple)) else (entry,)
-        scale_sets.append(
-            positive_list({"scales": values}, "scales", (), "nominal size / base_size")
-        )
+    scale_sets = checks.level_floats(
+        params, "scales", levels, "nominal size / base_size", [(8.0, 16.0, 32.0)]
+    )
     out = []
     for fm, stride, scales in zip(maps, strides, scale_sets, strict=True):
-        base = level_base_anchors(stride, base_size, ratios, scales)
+        checks.per_cell(
+            len(ratios) * len(scales), RULES, f"{len(ratios)} ratios x {len(scales)} scales"
+        )
+        with np.errstate(all="ignore"):
+            base = level_base_anchors(stride, base_size, ratios, scales)
         check_window(base, ratios, scales, f"the {stride}-pixel stride window")
         centre = float(np.float32((stride - 1) * 0.5))
         pairs = [(r, s) for r in ratios for s in scales]
@@ -163,13 +158,5 @@ def generate(params: Params) -> list[Level]:
             )
             for slot, (box, (r, s)) in enumerate(zip(base, pairs, strict=True))
         )
-        out.append(
-            Level(
-                feature_map=fm,
-                stride=(float(stride), float(stride)),
-                center0=(centre, centre),
-                shapes=shapes,
-                anchors=partial(shifted, base, fm, stride),
-            )
-        )
+        out.append(level(base, fm, stride, shapes, centre))
     return out

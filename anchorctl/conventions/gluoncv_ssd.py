@@ -50,25 +50,24 @@ centre-form clip, Lite's half-size first square) this module reproduces it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
     CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
+    grid_level,
     per_level,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "gluoncv-ssd"
 TITLE = "GluonCV SSDAnchorGenerator"
@@ -189,64 +188,81 @@ class LayerSpec:
     def centres(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """``cx`` of shape ``(cols,)`` and ``cy`` of shape ``(rows,)``, float32 pixels."""
         rows, cols = self.feature_map
-        oy, ox = self.offsets
-        cy = (np.arange(rows, dtype=np.float64) + oy) * self.step
-        cx = (np.arange(cols, dtype=np.float64) + ox) * self.step
-        return cx.astype(_F32), cy.astype(_F32)
+        return self.centre(np.arange(cols), 1), self.centre(np.arange(rows), 0)
+
+    def centre(self, index: npt.NDArray[np.int64], axis: int) -> npt.NDArray[np.float32]:
+        """``(i + offset) * step`` in float64, stored as float32; ``axis`` 0 is y, 1 is x."""
+        with np.errstate(all="ignore"):
+            out: npt.NDArray[np.float32] = (
+                (index.astype(np.float64) + self.offsets[axis]) * self.step
+            ).astype(_F32)
+        return out
+
+    def native_grid(self, clip: bool | None = None) -> Grid:
+        """The anchors in GluonCV's own centre form on demand: ``(cx, cy, w, h)`` float32, the
+        clamps of ``clip`` applied in that form (cx, w to [0, W]; cy, h to [0, H])."""
+        width, height = self.extents()
+        clipped = self.clip if clip is None else clip
+        bounds: tuple[np.float32 | None, np.float32 | None] = (None, None)
+        if clipped:
+            assert self.image is not None  # layer_specs demands it with clip
+            bounds = (_F32(self.image[1]), _F32(self.image[0]))
+
+        def part(index: npt.NDArray[np.int64], axis: int) -> npt.NDArray[np.float32]:
+            extent = height if axis == 0 else width
+            out = np.empty((len(index), len(extent), 2), dtype=_F32)
+            out[..., 0] = self.centre(index, axis)[:, None]
+            out[..., 1] = extent[None, :]
+            bound = bounds[axis]
+            if bound is not None:
+                np.clip(out, _F32(0), bound, out=out)
+            return out
+
+        return Grid(self.feature_map, self.per_cell, lambda c: part(c, 1), lambda r: part(r, 0))
+
+    def grid(self, clip: bool | None = None) -> Grid:
+        """The anchors as float32 xyxy corners on demand, made from the native centre form as
+        GluonCV's ``BBoxCenterToCorner`` makes them: ``x - w * 0.5``, ``x + w * 0.5``."""
+        native = self.native_grid(clip)
+
+        def corners(part: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+            half = part[..., 1] * _F32(0.5)
+            return np.stack([part[..., 0] - half, part[..., 0] + half], axis=-1)
+
+        return Grid(
+            self.feature_map,
+            self.per_cell,
+            lambda c: corners(native.x_part(c)),
+            lambda r: corners(native.y_part(r)),
+        )
 
     def extents(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Unclipped widths and heights of the ``k`` slots, float32 pixels."""
         slots = self.slots()
-        width = np.array([w for _, _, w, _ in slots], dtype=np.float64).astype(_F32)
-        height = np.array([h for _, _, _, h in slots], dtype=np.float64).astype(_F32)
+        with np.errstate(all="ignore"):  # an overflow is refused by generate's checks
+            width = np.array([w for _, _, w, _ in slots], dtype=np.float64).astype(_F32)
+            height = np.array([h for _, _, _, h in slots], dtype=np.float64).astype(_F32)
         return width, height
-
-
-def layer_specs(params: Params) -> list[LayerSpec]:
-    """One validated :class:`LayerSpec` per feature map in ``params["feature_maps"]``."""
-    maps = _feature_maps(params)
-    levels = len(maps)
-    pairs = _size_pairs(params, levels)
-    ratios = _ratios(params, levels)
-    steps = _steps(params, levels)
-    offsets = _offsets(params.get("offsets"))
-    clip = bool(params.get("clip") or False)
-    lite = bool(params.get("lite") or False)
-    image = _image_size(params.get("image_size"), clip)
-    return [
-        LayerSpec(i, fm, pair, r, st, offsets, clip, lite, image)
-        for i, (fm, pair, r, st) in enumerate(zip(maps, pairs, ratios, steps, strict=True))
-    ]
 
 
 def native_layer(spec: LayerSpec) -> npt.NDArray[np.float32]:
     """The anchors of one layer as GluonCV outputs them: ``(rows*cols*k, 4)`` float32
     ``(cx, cy, w, h)`` pixels, index ``(row * cols + col) * k + slot``, clipped if asked."""
-    rows, cols = spec.feature_map
-    k = spec.per_cell
-    check_fits(
-        rows * cols * k * _BYTES_PER_ANCHOR,
-        f"{rows * cols * k:,} anchors as float32",
-        "use a smaller feature map",
-    )
-    cx, cy = spec.centres()
-    width, height = spec.extents()
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    out[..., 0] = cx[None, :, None]
-    out[..., 1] = cy[:, None, None]
-    out[..., 2] = width
-    out[..., 3] = height
-    if spec.clip:
-        assert spec.image is not None  # layer_specs demands it with clip
-        img_w, img_h = (_F32(v) for v in spec.image)
-        for column, bound in ((0, img_w), (1, img_h), (2, img_w), (3, img_h)):
-            np.clip(out[..., column], _F32(0), bound, out=out[..., column])
-    return out.reshape(-1, 4)
+    out: npt.NDArray[np.float32] = spec.native_grid().array()
+    return out
 
 
 def native(params: Params) -> list[npt.NDArray[np.float32]]:
     """Every layer's anchors in GluonCV's native centre form (see :func:`native_layer`)."""
     return [native_layer(spec) for spec in layer_specs(params)]
+
+
+def native_levels(params: Params) -> list[Level]:
+    """As :func:`native`, as levels whose centre-form anchors come on demand, in blocks."""
+    return [
+        grid_level(spec.native_grid(), level.stride, level.center0, level.shapes)
+        for spec, level in zip(layer_specs(params), generate(params), strict=True)
+    ]
 
 
 def centre_to_corner(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -265,31 +281,41 @@ def centre_to_corner(boxes: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def corners_layer(spec: LayerSpec) -> npt.NDArray[np.float32]:
     """The anchors of one layer as float32 xyxy pixels: :func:`native_layer` through
     :func:`centre_to_corner` (clipped first, in centre form, when ``clip`` is on)."""
-    return centre_to_corner(native_layer(spec))
+    out: npt.NDArray[np.float32] = spec.grid().array()
+    return out
 
 
 def generate(params: Params) -> list[Level]:
     """Every layer's anchors as float32 xyxy pixels, in GluonCV's order (see the module rules).
 
-    The corners come from the native centre form by :func:`centre_to_corner`; with ``clip``
-    the clamping happens first, in centre form, as GluonCV does it. Each level's array is
-    computed when first read (``Level.array``).
+    The corners come from the native centre form as :func:`centre_to_corner` makes them;
+    with ``clip`` the clamping happens first, in centre form, as GluonCV does it. Each level's
+    anchors are computed when first read, in blocks.
     """
     out = []
     for spec in layer_specs(params):
-        cx, cy = spec.centres()
-        width, height = spec.extents()
+        first = np.zeros(1, dtype=np.int64)
+        with np.errstate(all="ignore"):
+            width, height = spec.extents()
+        level_grid = checks.extents(
+            spec.grid(),
+            width.astype(np.float64),
+            height.astype(np.float64),
+            RULES,
+            centres="--steps/--offsets",
+            shapes="--sizes/--ratios",
+            values=spec.grid(clip=False),
+        )
         shapes = tuple(
             CellShape(slot, {"size": size, "ratio": ratio}, float(width[slot]), float(height[slot]))
             for slot, (size, ratio, _, _) in enumerate(spec.slots())
         )
         out.append(
-            Level(
-                feature_map=spec.feature_map,
+            grid_level(
+                level_grid,
                 stride=(float(spec.step), float(spec.step)),
-                center0=(float(cx[0]), float(cy[0])),
+                center0=(float(spec.centre(first, 1)[0]), float(spec.centre(first, 0)[0])),
                 shapes=shapes,
-                anchors=partial(corners_layer, spec),
             )
         )
     return out
@@ -298,20 +324,29 @@ def generate(params: Params) -> list[Level]:
 # --- validation ---------------------------------------------------------------------------
 
 
-def _feature_maps(params: Params) -> list[tuple[int, int]]:
-    maps = list(params.get("feature_maps") or [])
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS feature map")
-    out = []
-    for fm in maps:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        out.append((int(rows), int(cols)))
-    return out
+def layer_specs(params: Params) -> list[LayerSpec]:
+    """One validated :class:`LayerSpec` per feature map in ``params["feature_maps"]``."""
+    maps = checks.feature_maps(params)
+    levels = len(maps)
+    pairs = _size_pairs(params, levels)
+    ratios = _ratios(params, levels)
+    steps = _steps(params, levels)
+    offsets = _offsets(params.get("offsets"))
+    clip = checks.flag_value(params, "clip", False)
+    lite = checks.flag_value(params, "lite", False)
+    if clip and params.get("image_size") is None:
+        raise AnchorError(
+            "--clip needs --input-size: GluonCV clamps cx, w to [0, W] and cy, h to [0, H] "
+            "of the network input"
+        )
+    image = checks.image_size(params)
+    specs = [
+        LayerSpec(i, fm, pair, r, st, offsets, clip, lite, image)
+        for i, (fm, pair, r, st) in enumerate(zip(maps, pairs, ratios, steps, strict=True))
+    ]
+    for spec in specs:
+        checks.per_cell(len(spec.ratios) + 1, RULES, f"{len(spec.ratios)} ratios")
+    return specs
 
 
 def _size_pairs(params: Params, levels: int) -> list[tuple[float, float]]:
@@ -321,7 +356,8 @@ def _size_pairs(params: Params, levels: int) -> list[tuple[float, float]]:
             "--sizes is required: give the pair S_K,S_NEXT of each layer in input pixels, or "
             "SSD's list of layers + 1 sizes (SSD300 VOC: 30,60,111,162,213,264,315)"
         )
-    entries = [tuple(float(v) for v in entry) for entry in given]
+    why = "pixels; GluonCV would make empty or NaN boxes of anything else"
+    entries = [checks.floats(entry, "sizes", why) for entry in given]
     if len(entries) == 1 and levels > 1 and len(entries[0]) == levels + 1:
         flat = entries[0]  # SSD's own form: consecutive sizes zipped into pairs
         entries = [(flat[i], flat[i + 1]) for i in range(levels)]
@@ -333,12 +369,6 @@ def _size_pairs(params: Params, levels: int) -> list[tuple[float, float]]:
                 f"--sizes: layer {index} has {len(pair)} number(s); each layer takes the pair "
                 f"S_K,S_NEXT (s_k and s_k+1), or give SSD's list of {levels + 1} sizes once"
             )
-        for value in pair:
-            if not _finite_positive(value):
-                raise AnchorError(
-                    f"--sizes: {value:g} is not a positive finite number of pixels (layer "
-                    f"{index}; GluonCV would make empty or NaN boxes from it)"
-                )
         out.append((pair[0], pair[1]))
     return out
 
@@ -349,20 +379,14 @@ def _ratios(params: Params, levels: int) -> list[tuple[float, ...]]:
             "--ratios is required: width / height per layer, the first one ignored (taken as 1),"
             " e.g. 1,2,0.5"
         )
-    out = []
-    for index, entry in enumerate(per_level(params, "ratios", levels)):
-        values = tuple(float(v) for v in entry)
+    out = checks.level_floats(
+        params, "ratios", levels, checks.meaning(RULES, "ratios"), allow_empty=True
+    )
+    for index, values in enumerate(out):
         if not values:
             raise AnchorError(
                 f"--ratios: layer {index} is empty; give at least the ignored first ratio, e.g. 1"
             )
-        for value in values:
-            if not _finite_positive(value):
-                raise AnchorError(
-                    f"--ratios: {value:g} is not a positive finite number (a ratio is "
-                    "width / height; GluonCV would make empty or NaN boxes from it)"
-                )
-        out.append(values)
     return out
 
 
@@ -372,15 +396,10 @@ def _steps(params: Params, levels: int) -> list[float]:
             "--steps is required: the distance between cell centres of each layer in input "
             "pixels (SSD300: 8,16,32,64,100,300)"
         )
-    out = []
-    for value in per_level(params, "steps", levels):
-        step = float(value)
-        if not _finite_positive(step):
-            raise AnchorError(
-                f"--steps: {step:g} is not a positive finite number of pixels between cell centres"
-            )
-        out.append(step)
-    return out
+    why = "pixels between cell centres"
+    return [
+        checks.number(v, "steps", why, positive=True) for v in per_level(params, "steps", levels)
+    ]
 
 
 def _offsets(value: Sequence[float] | None) -> tuple[float, float]:
@@ -390,34 +409,6 @@ def _offsets(value: Sequence[float] | None) -> tuple[float, float]:
         raise AnchorError(
             f"--offsets: give two numbers OFFSET_Y,OFFSET_X (GluonCV's (h, w)), not {len(value)}"
         )
-    oy, ox = (float(v) for v in value)
-    for name, v in (("offset_y", oy), ("offset_x", ox)):
-        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-            raise AnchorError(
-                f"--offsets: {name} = {v:g} must lie in [0, 1] (a fraction of a step)"
-            )
+    oy = checks.fraction(value[0], "offsets", "offset_y: a fraction of a step")
+    ox = checks.fraction(value[1], "offsets", "offset_x: a fraction of a step")
     return (oy, ox)
-
-
-def _image_size(value: Any, clip: bool) -> tuple[int, int] | None:
-    if value is None:
-        if clip:
-            raise AnchorError(
-                "--clip needs --image-size: GluonCV clamps cx, w to [0, W] and cy, h to [0, H] "
-                "of the network input"
-            )
-        return None
-    width, height = value
-    if not (_is_int(width) and _is_int(height) and width >= 1 and height >= 1):
-        raise AnchorError(
-            f"--image-size: {width}x{height} is not a size; give width x height in pixels"
-        )
-    return (int(width), int(height))
-
-
-def _finite_positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

@@ -29,35 +29,31 @@ The rules, as ``keras_retinanet/utils/anchors.py`` applies them (``AnchorParamet
 
 Levels: ``--pyramid-levels`` names each map's level ``l`` (stride ``2**l``, size
 ``2**(l + 2)``). Without it, five maps are P3-P7; other counts are matched to levels with
-``guess_shapes`` from ``--image-size``. (keras-retinanet itself indexes ``sizes`` and
+``guess_shapes`` from ``--input-size``. (keras-retinanet itself indexes ``sizes`` and
 ``strides`` by position in the level list; with the default levels that is the same thing.)
 Explicit ``--sizes`` and ``--strides`` override the level's defaults.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    checked_image_size,
-    is_whole,
+    grid_level,
     per_level,
     shapes_from_cell,
-    shift_grid,
-    yx_pair,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "keras-retinanet"
 
@@ -98,7 +94,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width (0.5 is wide, 2 is tall) [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning} (0.5 is wide, 2 is tall) [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(
@@ -111,7 +107,7 @@ OPTIONS = (
         "pyramid_levels",
         "int",
         "pyramid level l of each feature map (stride 2**l) [default: 3,4,5,6,7 for five maps; "
-        "otherwise matched by ceil(image / 2**l) from --image-size]",
+        "otherwise matched by ceil(image / 2**l) from --input-size]",
         per_level=True,
     ),
 )
@@ -141,32 +137,45 @@ def generate_anchors(
     return out
 
 
+def grid(feature_map: tuple[int, int], stride: float, base: npt.NDArray[np.float64]) -> Grid:
+    """One level's anchors on demand, float64 xyxy, ``(row*cols+col)*k+slot``.
+
+    Centres ``(arange(n) + 0.5) * stride`` in float64, added to the cell anchors (``shift``).
+    """
+    base = base.astype(np.float64, copy=False)
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        shift_x = (cols.astype(np.float64) + 0.5) * stride
+        out: npt.NDArray[np.float64] = shift_x[:, None, None] + base[None, :, 0::2]
+        return out
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        shift_y = (rows.astype(np.float64) + 0.5) * stride
+        out: npt.NDArray[np.float64] = shift_y[:, None, None] + base[None, :, 1::2]
+        return out
+
+    return Grid(feature_map, len(base), x_part, y_part, dtype=np.float64)
+
+
 def shift(
     feature_map: tuple[int, int], stride: float, base: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Every anchor of one level: ``(rows*cols*k, 4)`` float64, ``(row*cols+col)*k+slot``.
-
-    Centres ``(arange(n) + 0.5) * stride`` in float64, added to the cell anchors.
-    """
-    rows, cols = feature_map
-    k = len(base)
-    count = rows * cols * k
-    check_fits(
-        count * 32,
-        f"{count:,} anchors as float64",
-        "use a smaller feature map or fewer ratios and scales",
-    )
-    shift_x = (np.arange(cols, dtype=np.float64) + 0.5) * stride
-    shift_y = (np.arange(rows, dtype=np.float64) + 0.5) * stride
-    return shift_grid(shift_x, shift_y, base.astype(np.float64, copy=False))
+    """Every anchor of one level: ``(rows*cols*k, 4)`` float64 (see :func:`grid`)."""
+    out: npt.NDArray[np.float64] = grid(feature_map, stride, base).array()
+    return out
 
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy float64, in keras-retinanet order (see the rules)."""
-    maps = checked_feature_maps(params)
+    maps = checks.feature_maps(params)
     defaults = {o.name: o.default for o in OPTIONS}
-    ratios = _positive("ratios", _given(params, "ratios", defaults), "height / width")
-    scales = _positive("scales", _given(params, "scales", defaults), "of the size")
+    ratios = checks.option_floats(
+        params, "ratios", checks.meaning(RULES, "ratios"), defaults["ratios"]
+    )
+    scales = checks.option_floats(params, "scales", "scales of the size", defaults["scales"])
+    checks.per_cell(
+        len(ratios) * len(scales), RULES, f"{len(ratios)} ratios x {len(scales)} scales"
+    )
     need_levels = params.get("sizes") is None or params.get("strides") is None
     pyramid = _levels(params, maps) if need_levels else [None] * len(maps)
     sizes = (
@@ -177,42 +186,48 @@ def generate(params: Params) -> list[Level]:
     strides = (
         [2.0**lv for lv in pyramid if lv is not None]
         if params.get("strides") is None
-        else _given_strides(params, maps)
+        else [x for _, x in checks.strides(params, "strides", len(maps), RULES, same_axes=True)]
     )
     pairs = [{"ratio": r, "scale": s} for r in ratios for s in scales]
     levels = []
     for fm, size, stride in zip(maps, sizes, strides, strict=True):
-        base = generate_anchors(size, ratios, scales)
-        # float64, as keras-retinanet returns them (Level's float32 annotation is the common case)
-        anchors: npt.NDArray[Any] = shift(fm, stride, base)
+        with np.errstate(all="ignore"):
+            base = generate_anchors(size, ratios, scales)
+        level_grid = grid(fm, stride, base)
+        level_grid = checks.extents(
+            level_grid,
+            base[:, 2] - base[:, 0],
+            base[:, 3] - base[:, 1],
+            RULES,
+            centres="--strides",
+            shapes="--sizes/--scales/--ratios",
+        )
         slot_params = [{"size": size, **p} for p in pairs]
+        # float64, as keras-retinanet returns them (Level's float32 annotation is the common case)
         levels.append(
-            Level(
-                feature_map=fm,
+            grid_level(
+                level_grid,
                 stride=(stride, stride),
                 center0=(0.5 * stride, 0.5 * stride),
                 shapes=shapes_from_cell(base, slot_params),
-                anchors=anchors,
             )
         )
     return levels
-
-
-def _given(params: Params, name: str, defaults: dict[str, Any]) -> Any:
-    value = params.get(name)
-    return defaults[name] if value is None else value
 
 
 def _levels(params: Params, maps: Sequence[tuple[int, int]]) -> list[int | None]:
     if params.get("pyramid_levels") is not None:
         out: list[int | None] = []
         for value in per_level(params, "pyramid_levels", len(maps)):
-            if not (is_whole(value) and 0 <= int(value) <= 30):
-                raise AnchorError(
-                    f"--pyramid-levels: {value} is not a level; give whole numbers such as "
-                    "3,4,5,6,7 (level l has stride 2**l)"
+            out.append(
+                checks.whole(
+                    value,
+                    "pyramid_levels",
+                    "level l has stride 2**l; give whole numbers such as 3,4,5,6,7",
+                    minimum=0,
+                    maximum=30,
                 )
-            out.append(int(value))
+            )
         return out
     if len(maps) == len(DEFAULT_LEVELS):
         return list(DEFAULT_LEVELS)
@@ -221,9 +236,9 @@ def _levels(params: Params, maps: Sequence[tuple[int, int]]) -> list[int | None]
         raise AnchorError(
             f"--pyramid-levels: {len(maps)} feature map(s) given but the default levels "
             "3,4,5,6,7 need five; name each map's level, give --sizes and --strides, or give "
-            "--image-size to match them by ceil(image / 2**level)"
+            "--input-size to match them by ceil(image / 2**level)"
         )
-    width, height = checked_image_size(image)
+    width, height = checks.image_size(params)
     found: list[int | None] = []
     for rows, cols in maps:
         level = next(
@@ -261,38 +276,9 @@ def _level_sizes(params: Params, levels: int) -> list[float]:
                 f"--sizes: keras-retinanet takes one size per level, got {len(values)} for one "
                 "level (more shapes per cell come from --scales and --ratios)"
             )
-        out.append(_positive("sizes", values, "a size in pixels")[0])
+        out.append(checks.floats(values, "sizes", checks.meaning(RULES, "sizes"))[0])
     return out
 
 
 def _count(value: Any) -> int:
     return 1 if isinstance(value, (int, float)) else len(value)
-
-
-def _given_strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
-    out = []
-    for value in per_level(params, "strides", len(maps)):
-        sy, sx = yx_pair(value)
-        for v in (sy, sx):
-            if not (math.isfinite(v) and v > 0):
-                raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
-        if sy != sx:
-            raise AnchorError(
-                f"--strides: {sy:g},{sx:g} differ; keras-retinanet has one stride per level, "
-                "the same on both axes"
-            )
-        out.append(sx)
-    return out
-
-
-def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out:
-        raise AnchorError(f"--{name}: give at least one value ({meaning})")
-    for value in out:
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(
-                f"--{name}: {value:g} is not a positive finite number ({meaning}; "
-                "keras-retinanet would silently make empty or NaN boxes from it)"
-            )
-    return out

@@ -66,13 +66,15 @@ are shared but mean different things. An option the chosen generator does not re
   32, 16, 8 (coarsest level first, like darknet).
 
 Strides, when not given (``AnchorGenerator``, ``--yolo``): the power of two with
-``ceil(image / stride) = feature map`` on both axes, from ``--image-size``; ``--yolo`` on three
+``ceil(image / stride) = feature map`` on both axes, from ``--input-size``; ``--yolo`` on three
 maps without an image size takes 8, 16, 32 for the largest, middle and smallest map.
 
 Every value is computed in float32 in the generators' order of operations (cell anchors from
 float32 ``sqrt``, ``1 / sqrt``, products in the order the code multiplies; shifts
-``float32(i) * stride``), to match MMDetection bit for bit. No recorded MMDetection output is
-stored yet; ``tests/vectors/handmade/mmdet.json`` holds the numbers conventions.md states.
+``float32(i) * stride``), to match MMDetection bit for bit where torch's float32 ``sqrt`` is
+correctly rounded: on some CPUs it is not (0.65% of random ratios, none of the common ones),
+and such a shape is then a float32 step off. No recorded MMDetection output is stored yet;
+``tests/vectors/handmade/mmdet.json`` holds numbers worked out by hand from its sources.
 
 Sources: open-mmlab/mmdetection ``mmdet/models/task_modules/prior_generators/
 anchor_generator.py`` (3.x) and the configs ``configs/_base_/models/faster-rcnn_r50_fpn.py``,
@@ -91,21 +93,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    TORCH_SQRT,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    checked_image_size,
-    is_whole,
+    grid_level,
     per_level,
     shapes_from_cell,
-    shift_grid,
-    yx_pair,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "mmdet"
 
@@ -121,6 +121,7 @@ RULES = Rules(
     centre="col * stride_w + center_offset * base_size (default 0: cell corner); "
     "SSD and YOLO: (col + 0.5) * stride",
     rounding="none (float32)",
+    exactness=TORCH_SQRT,
     clip="none (valid_flags marks cells on padding)",
     native_format="xyxy",
     sources=(
@@ -152,7 +153,7 @@ OPTIONS = (
         "strides",
         "yx",
         "stride of each level STRIDE_Y,STRIDE_X in pixels (MMDetection writes (w, h), width "
-        "first; anchorctl takes y first) [default: from --image-size, the power of two with "
+        "first; anchorctl takes y first) [default: from --input-size, the power of two with "
         "ceil(image / stride) = feature map; --ssd: the SSD300/SSD512 config; --yolo on three "
         "maps: 8,16,32 by map size]",
         per_level=True,
@@ -160,8 +161,8 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width (0.5 is wide, 2 is tall). AnchorGenerator: one list for every level "
-        "[default 0.5,1,2, as every shipped config]. --ssd: per level the extra ratios r, "
+        f"{RULES.ratio_meaning} (0.5 is wide, 2 is tall). AnchorGenerator: one list for every "
+        "level [default 0.5,1,2, as every shipped config]. --ssd: per level the extra ratios r, "
         "each adding 1/r and r to [1] [default: the SSD300/SSD512 config]",
         per_level=True,
     ),
@@ -302,25 +303,34 @@ def base_anchors(
     return np.stack([xc - half_w, yc - half_h, xc + half_w, yc + half_h], axis=-1).astype(_F32)
 
 
+def grid(
+    feature_map: tuple[int, int], stride: tuple[float, float], base: npt.NDArray[np.float32]
+) -> Grid:
+    """``single_level_grid_priors`` on demand: float32 xyxy, index ``(row*cols+col)*k+slot``.
+
+    ``stride`` is ``(stride_w, stride_h)``; shifts ``float32(i) * stride`` (torch's int
+    ``arange`` made float32, times the float32 stride) plus the cell anchors, in float32.
+    """
+    base = base.astype(_F32, copy=False)
+    sw, sh = _F32(stride[0]), _F32(stride[1])
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = (cols.astype(_F32) * sw)[:, None, None] + base[None, :, 0::2]
+        return out
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = (rows.astype(_F32) * sh)[:, None, None] + base[None, :, 1::2]
+        return out
+
+    return Grid(feature_map, len(base), x_part, y_part)
+
+
 def grid_anchors(
     feature_map: tuple[int, int], stride: tuple[float, float], base: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """``single_level_grid_priors``: ``(rows*cols*k, 4)`` float32, ``(row*cols+col)*k+slot``.
-
-    ``stride`` is ``(stride_w, stride_h)``; shifts ``float32(i) * stride`` plus the cell
-    anchors, in float32.
-    """
-    rows, cols = feature_map
-    k = len(base)
-    count = rows * cols * k
-    check_fits(
-        count * 16,
-        f"{count:,} anchors as float32",
-        "use a smaller feature map or fewer ratios and scales",
-    )
-    shift_x = np.arange(cols, dtype=_F32) * _F32(stride[0])
-    shift_y = np.arange(rows, dtype=_F32) * _F32(stride[1])
-    return shift_grid(shift_x, shift_y, base.astype(_F32, copy=False))
+    """Every anchor of one level, ``(rows*cols*k, 4)`` float32 (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(feature_map, stride, base).array()
+    return out
 
 
 def ssd_sizes(
@@ -331,10 +341,12 @@ def ssd_sizes(
         raise AnchorError(
             f"--basesize-ratio-range: give two numbers LO,HI, got {len(basesize_ratio_range)}"
         )
-    lo_f, hi_f = (float(v) for v in basesize_ratio_range)
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f) and 0 < lo_f < hi_f):
+    why = "LO,HI fractions of --input-size"
+    lo_f = checks.number(basesize_ratio_range[0], "basesize_ratio_range", why)
+    hi_f = checks.number(basesize_ratio_range[1], "basesize_ratio_range", why)
+    if not 0 < lo_f < hi_f <= 1:
         raise AnchorError(
-            f"--basesize-ratio-range: {lo_f:g},{hi_f:g} must be two fractions 0 < LO < HI"
+            f"--basesize-ratio-range: {lo_f:g},{hi_f:g} must be two fractions 0 < LO < HI <= 1"
         )
     if levels < 3:
         raise AnchorError(
@@ -404,13 +416,21 @@ def generate(params: Params) -> list[Level]:
     levels = []
     for spec in level_specs(params):
         stride_w, stride_h = spec.stride
+        level_grid = grid(spec.feature_map, spec.stride, spec.base)
+        level_grid = checks.extents(
+            level_grid,
+            spec.base[:, 2].astype(np.float64) - spec.base[:, 0],
+            spec.base[:, 3].astype(np.float64) - spec.base[:, 1],
+            RULES,
+            centres="--strides",
+            shapes="--scales/--ratios/--base-sizes",
+        )
         levels.append(
-            Level(
-                feature_map=spec.feature_map,
+            grid_level(
+                level_grid,
                 stride=(float(_F32(stride_h)), float(_F32(stride_w))),
                 center0=(float(_F32(spec.center[0])), float(_F32(spec.center[1]))),
                 shapes=shapes_from_cell(spec.base, spec.params),
-                anchors=grid_anchors(spec.feature_map, spec.stride, spec.base),
             )
         )
     return levels
@@ -418,7 +438,7 @@ def generate(params: Params) -> list[Level]:
 
 def level_specs(params: Params) -> list[LevelSpec]:
     """Validate ``params`` and build each level's cell anchors with the chosen generator."""
-    maps = checked_feature_maps(params)
+    maps = checks.feature_maps(params)
     ssd, yolo = bool(params.get("ssd")), bool(params.get("yolo"))
     if ssd and yolo:
         raise AnchorError("--ssd and --yolo: choose one generator")
@@ -447,23 +467,21 @@ def _anchor_specs(
 ) -> list[LevelSpec]:
     strides = _strides(params, maps)
     ratios = _one_ratio_list(params, len(maps))
-    scales = _scales(params)
+    scales = _scales(params, len(ratios))
     base_given = params.get("base_sizes")
     bases = (
         [min(s) for s in strides]
         if base_given is None
         else [
-            _positive_number("base_sizes", b, "the base size of a level, pixels")
+            checks.number(b, "base_sizes", "the base size of a level, pixels", positive=True)
             for b in per_level(params, "base_sizes", len(maps))
         ]
     )
-    offset = params.get("center_offset")
-    offset = 0.0 if offset is None else float(offset)
-    if not (math.isfinite(offset) and 0.0 <= offset <= 1.0):
-        raise AnchorError(
-            f"--center-offset: {offset:g} must lie in [0, 1], a fraction of the base size "
-            "(MMDetection raises ValueError)"
-        )
+    offset = checks.fraction(
+        0.0 if params.get("center_offset") is None else params["center_offset"],
+        "center_offset",
+        "a fraction of the base size; MMDetection raises ValueError otherwise",
+    )
     if scale_major:
         pairs = [(r, s) for r in ratios for s in scales]
     else:
@@ -471,7 +489,8 @@ def _anchor_specs(
     specs = []
     for fm, stride, base_size in zip(maps, strides, bases, strict=True):
         center = (offset * base_size, offset * base_size)
-        base = base_anchors(base_size, scales, ratios, scale_major, center)
+        with np.errstate(all="ignore"):
+            base = base_anchors(base_size, scales, ratios, scale_major, center)
         slot_params = tuple({"base_size": base_size, "scale": s, "ratio": r} for r, s in pairs)
         specs.append(LevelSpec(fm, stride, center, base, slot_params))
     return specs
@@ -480,11 +499,13 @@ def _anchor_specs(
 def _ssd_specs(
     params: Params, maps: list[tuple[int, int]], scale_major: bool, defaults: Mapping[str, Any]
 ) -> list[LevelSpec]:
-    input_size = params.get("input_size")
-    input_size = defaults["input_size"] if input_size is None else input_size
-    if not (is_whole(input_size) and int(input_size) >= 1):
-        raise AnchorError(f"--input-size: {input_size} is not a whole number of pixels >= 1")
-    input_size = int(input_size)
+    given_size = params.get("input_size")
+    input_size = checks.whole(
+        defaults["input_size"] if given_size is None else given_size,
+        "input_size",
+        "the network input size in pixels",
+        maximum=checks.MAX_SIDE,
+    )
     preset = SSD_PRESETS.get(input_size)
     matches = preset is not None and len(preset[0]) == len(maps)
     if params.get("strides") is not None:
@@ -498,10 +519,9 @@ def _ssd_specs(
             "SSD300's 8,16,32,64,100,300 on 6 maps and SSD512's 8,...,512 on 7, by --input-size)"
         )
     if params.get("ratios") is not None:
-        ratios = [
-            _positive("ratios", r, "an SSD ratio r adds h/w = 1/r and r")
-            for r in per_level(params, "ratios", len(maps))
-        ]
+        ratios = checks.level_floats(
+            params, "ratios", len(maps), f"{checks.meaning(RULES, 'ratios')}; r adds 1/r and r"
+        )
     elif matches:
         assert preset is not None
         ratios = [tuple(float(v) for v in r) for r in preset[1]]
@@ -522,17 +542,19 @@ def _ssd_specs(
         min_sizes, max_sizes = ssd_sizes(len(maps), tuple(brr), input_size)
     else:
         min_sizes = [
-            _positive_number("min_sizes", v, "the small square's side, pixels")
+            checks.number(v, "min_sizes", "the small square's side, pixels", positive=True)
             for v in per_level(params, "min_sizes", len(maps))
         ]
         max_sizes = [
-            _positive_number("max_sizes", v, "sqrt(min * max) is the big square's side")
+            checks.number(v, "max_sizes", "sqrt(min * max) is the big square's side", positive=True)
             for v in per_level(params, "max_sizes", len(maps))
         ]
     specs = []
     for fm, stride, r, lo, hi in zip(maps, strides, ratios, min_sizes, max_sizes, strict=True):
+        checks.per_cell(4 * len(r) + 2, RULES, f"{len(r)} SSD ratios")
         center = (stride[0] / 2.0, stride[1] / 2.0)
-        base, slot_params = ssd_base_anchors(lo, hi, r, scale_major, center)
+        with np.errstate(all="ignore"):
+            base, slot_params = ssd_base_anchors(lo, hi, r, scale_major, center)
         specs.append(LevelSpec(fm, stride, center, base, tuple(slot_params)))
     return specs
 
@@ -550,11 +572,12 @@ def _yolo_specs(params: Params, maps: list[tuple[int, int]]) -> list[LevelSpec]:
     else:
         raise AnchorError(
             f"--strides is required for --yolo on {len(maps)} feature maps (or give "
-            "--image-size; three maps default to 8, 16, 32 by map size)"
+            "--input-size; three maps default to 8, 16, 32 by map size)"
         )
     if params.get("yolo_base_sizes") is not None:
         pairs = [
-            _pairs("yolo_base_sizes", p) for p in per_level(params, "yolo_base_sizes", len(maps))
+            checks.wh_pairs(p, "yolo_base_sizes", "(w, h) in pixels")
+            for p in per_level(params, "yolo_base_sizes", len(maps))
         ]
     else:
         pairs = []
@@ -573,9 +596,11 @@ def _yolo_specs(params: Params, maps: list[tuple[int, int]]) -> list[LevelSpec]:
         )
     specs = []
     for fm, stride, level_pairs in zip(maps, strides, pairs, strict=True):
+        checks.per_cell(len(level_pairs), RULES, f"{len(level_pairs)} --yolo-base-sizes")
         xc, yc = stride[0] / 2.0, stride[1] / 2.0
         rows = [(xc - 0.5 * w, yc - 0.5 * h, xc + 0.5 * w, yc + 0.5 * h) for w, h in level_pairs]
-        base = np.array(rows, dtype=np.float64).astype(_F32)
+        with np.errstate(all="ignore"):
+            base = np.array(rows, dtype=np.float64).astype(_F32)
         slot_params = tuple({"w": w, "h": h} for w, h in level_pairs)
         specs.append(LevelSpec(fm, stride, (xc, yc), base, slot_params))
     return specs
@@ -594,7 +619,7 @@ def _one_ratio_list(params: Params, levels: int) -> tuple[float, ...]:
     given = params.get("ratios")
     if given is None:
         return (0.5, 1.0, 2.0)
-    lists = [_positive("ratios", r, "ratio = height / width") for r in given]
+    lists = [checks.floats(r, "ratios", checks.meaning(RULES, "ratios")) for r in given]
     if any(r != lists[0] for r in lists):
         raise AnchorError(
             "--ratios: AnchorGenerator uses one ratio list for every level; per-level lists "
@@ -603,7 +628,7 @@ def _one_ratio_list(params: Params, levels: int) -> tuple[float, ...]:
     return lists[0]
 
 
-def _scales(params: Params) -> tuple[float, ...]:
+def _scales(params: Params, ratios: int) -> tuple[float, ...]:
     scales = params.get("scales")
     base = params.get("octave_base_scale")
     per_octave = params.get("scales_per_octave")
@@ -617,89 +642,35 @@ def _scales(params: Params) -> tuple[float, ...]:
             raise AnchorError(
                 "--octave-base-scale and --scales-per-octave: give both (RetinaNet: 4 and 3)"
             )
-        base_f = _positive_number("octave_base_scale", base, "scales = base * 2**(i/n)")
-        if not (is_whole(per_octave) and int(per_octave) >= 1):
-            raise AnchorError(
-                f"--scales-per-octave: {per_octave} is not a whole number >= 1 (RetinaNet: 3)"
-            )
-        n = int(per_octave)
+        base_f = checks.number(base, "octave_base_scale", "scales = base * 2**(i/n)", positive=True)
+        n = checks.whole(
+            per_octave,
+            "scales_per_octave",
+            "the number of octave scales, RetinaNet: 3",
+            maximum=2**62,
+        )
+        checks.per_cell(n * ratios, RULES, f"{ratios} ratios x {n:,} octave scales")
         # numpy float64: [2**(i/n)] * base, then stored as float32 by torch.Tensor.
         return tuple(float(2 ** (i / n) * base_f) for i in range(n))
     if scales is None:
         return (8.0,)
-    return _positive("scales", scales, "side = base_size * scale")
+    out = checks.floats(scales, "scales", "side = base_size * scale")
+    checks.per_cell(len(out) * ratios, RULES, f"{ratios} ratios x {len(out)} scales")
+    return out
 
 
 def _given_strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
     """``--strides`` (y, x) per level as MMDetection's ``(stride_w, stride_h)``."""
-    out = []
-    for value in per_level(params, "strides", len(maps)):
-        sy, sx = yx_pair(value)
-        for v in (sy, sx):
-            if not (math.isfinite(v) and v > 0):
-                raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
-        out.append((sx, sy))
-    return out
+    return [(x, y) for y, x in checks.strides(params, "strides", len(maps), RULES)]
 
 
 def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[float, float]]:
     if params.get("strides") is not None:
         return _given_strides(params, maps)
-    image = params.get("image_size")
-    if image is None:
+    if params.get("image_size") is None:
         raise AnchorError(
             "--strides is required: MMDetection's configs list them (Faster R-CNN FPN "
-            "4,8,16,32,64; RetinaNet 8,16,32,64,128), or give --image-size to derive them"
+            "4,8,16,32,64; RetinaNet 8,16,32,64,128), or give --input-size to derive them"
         )
-    width, height = checked_image_size(image)
-    out = []
-    for rows, cols in maps:
-        stride = _power_of_two_stride(width, height, rows, cols)
-        if stride is None:
-            raise AnchorError(
-                f"--strides: no power-of-two stride turns the {width}x{height} image into the "
-                f"{rows}x{cols} feature map (ceil(image / stride)); give --strides"
-            )
-        out.append((float(stride), float(stride)))
-    return out
-
-
-def _power_of_two_stride(width: int, height: int, rows: int, cols: int) -> int | None:
-    """The smallest ``2**k`` with ``ceil(height / 2**k) = rows``, ``ceil(width / 2**k) = cols``."""
-    for k in range(31):
-        s = 1 << k
-        if -(-height // s) == rows and -(-width // s) == cols:
-            return s
-    return None
-
-
-def _pairs(name: str, value: Sequence[Any]) -> tuple[tuple[float, float], ...]:
-    pairs = tuple((float(w), float(h)) for w, h in value)
-    if not pairs:
-        raise AnchorError(f"--{name.replace('_', '-')}: give at least one WxH pair per level")
-    for w, h in pairs:
-        if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-            raise AnchorError(
-                f"--{name.replace('_', '-')}: {w:g}x{h:g} is not a box; width and height must "
-                "be positive pixels"
-            )
-    return pairs
-
-
-def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out:
-        raise AnchorError(f"--{name.replace('_', '-')}: give at least one value ({meaning})")
-    for value in out:
-        _positive_number(name, value, meaning)
-    return out
-
-
-def _positive_number(name: str, value: Any, meaning: str) -> float:
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise AnchorError(
-            f"--{name.replace('_', '-')}: {number:g} is not a positive finite number "
-            f"({meaning}; MMDetection would silently make empty or NaN boxes from it)"
-        )
-    return number
+    derived = checks.derived_strides(checks.image_size(params), maps, RULES)
+    return [(float(s), float(s)) for s in derived]

@@ -30,28 +30,27 @@ match MXNet bit for bit (the reference vectors' SHA-256 checksums pin it).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
     CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
+    grid_level,
     per_level,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "mxnet"
 TITLE = "MXNet MultiBoxPrior"
-RATIO_MEANING = "ratio = width / height"
 UNITS = "normalized to the image (0..1)"
 
 RULES = Rules(
@@ -71,12 +70,13 @@ RULES = Rules(
     ),
     normalized=True,
 )
+RATIO_MEANING = f"ratio = {RULES.ratio_meaning}"
 
 OPTIONS = (
     Option(
         "sizes", "floats", "sizes, fractions of the image height", per_level=True, default=[(1.0,)]
     ),
-    Option("ratios", "floats", "ratios, width / height", per_level=True, default=[(1.0,)]),
+    Option("ratios", "floats", f"ratios, {RULES.ratio_meaning}", per_level=True, default=[(1.0,)]),
     Option(
         "steps",
         "yx",
@@ -127,44 +127,42 @@ class MultiBoxPriorSpec:
     clip: bool = False
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "sizes", tuple(float(s) for s in self.sizes))
-            object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
-        except (TypeError, ValueError):
-            raise AnchorError("--sizes and --ratios: give sequences of numbers") from None
-        _check_positive("sizes", self.sizes, "a size is a fraction of the image height")
-        _check_positive("ratios", self.ratios, "a ratio is width / height")
-        rows, cols = self.feature_map
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"--feature-map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        object.__setattr__(self, "feature_map", (int(rows), int(cols)))
+        sizes = checks.floats(self.sizes, "sizes", _meaning("sizes"))
+        ratios = checks.floats(self.ratios, "ratios", _meaning("ratios"))
+        object.__setattr__(self, "sizes", sizes)
+        object.__setattr__(self, "ratios", ratios)
+        checks.per_cell(
+            len(sizes) + len(ratios) - 1, RULES, f"{len(sizes)} sizes and {len(ratios)} ratios"
+        )
+        (fm,) = checks.feature_maps({"feature_maps": [self.feature_map]})
+        object.__setattr__(self, "feature_map", fm)
         if self.steps is not None:
-            sy, sx = (float(v) for v in self.steps)
-            if not (_finite_positive(sy) and _finite_positive(sx)):
-                raise AnchorError(
-                    f"--steps: ({_num(sy)}, {_num(sx)}) must both be positive and finite "
-                    "(step_y, step_x); leave --steps out for the automatic 1/rows, 1/cols "
-                    "(MultiBoxPrior silently ignores a step that is zero or negative)"
-                )
+            sy, sx = checks.pair(
+                self.steps,
+                "steps",
+                "step_y, step_x; leave --steps out for the automatic 1/rows, 1/cols "
+                "(MultiBoxPrior silently ignores a step that is zero or negative)",
+            )
             object.__setattr__(self, "steps", (sy, sx))
-        oy, ox = (float(v) for v in self.offsets)
-        for name, value in (("offset_y", oy), ("offset_x", ox)):
-            if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-                raise AnchorError(
-                    f"--offsets: {name} = {_num(value)} must lie in [0, 1] (a fraction of a step)"
-                )
+        try:
+            oy, ox = self.offsets
+        except (TypeError, ValueError):
+            raise AnchorError(f"--offsets: {self.offsets!r} is not OFFSET_Y,OFFSET_X") from None
+        oy = checks.fraction(oy, "offsets", "offset_y: a fraction of a step")
+        ox = checks.fraction(ox, "offsets", "offset_x: a fraction of a step")
         object.__setattr__(self, "offsets", (oy, ox))
         self._check_float32()
 
     def _check_float32(self) -> None:
-        """Refuse values that are fine as Python floats but not in the operator's float32."""
+        """Refuse values that are fine as Python floats but not in the operator's float32:
+        looked at on the first two rows and columns only, so a map of any size costs the same
+        (the last ones are checked when anchors are made; see ``checks.extents``)."""
+        rows, cols = self.feature_map
         with np.errstate(all="ignore"):
             half_w, half_h = self.half_extents()
             sy, sx = self.steps32()
-            cy, cx = self.centers()
+            cy = self.center_y(np.arange(min(2, rows)))
+            cx = self.center_x(np.arange(min(2, cols)))
         extents = np.concatenate([half_w, half_h])
         if not (np.isfinite(extents).all() and (extents > 0).all()):
             raise AnchorError(
@@ -175,11 +173,10 @@ class MultiBoxPriorSpec:
         if not (np.isfinite([sy, sx]).all() and sy > 0 and sx > 0):
             raise AnchorError("--steps: too small or too large for float32 (about 1e-38..1e38)")
         if not (np.isfinite(cy).all() and np.isfinite(cx).all()):
-            raise AnchorError("--steps: the centres of the last cells overflow float32")
-        if (self.feature_map[0] > 1 and cy[1] == cy[0]) or (
-            self.feature_map[1] > 1 and cx[1] == cx[0]
-        ):
+            raise AnchorError("--steps: the centres of the first cells overflow float32")
+        if (rows > 1 and cy[1] == cy[0]) or (cols > 1 and cx[1] == cx[0]):
             raise AnchorError("--steps: so small that neighbouring centres coincide in float32")
+        self.grid()  # refuses boxes float32 collapses in the first rows and columns
 
     @property
     def per_cell(self) -> int:
@@ -233,98 +230,66 @@ class MultiBoxPriorSpec:
     def centers(self) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
         """Cell centres: ``cy`` of shape ``(rows,)`` and ``cx`` of shape ``(cols,)``, normalized."""
         rows, cols = self.feature_map
-        sy, sx = self.steps32()
-        oy, ox = _F32(self.offsets[0]), _F32(self.offsets[1])
-        cy = (np.arange(rows, dtype=_F32) + oy) * sy
-        cx = (np.arange(cols, dtype=_F32) + ox) * sx
-        return cy.astype(_F32), cx.astype(_F32)
+        return self.center_y(np.arange(rows)), self.center_x(np.arange(cols))
+
+    def center_y(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """``(row + offset_y) * step_y`` in float32 for the given rows (the operator converts
+        the int row to float, as ``astype`` does)."""
+        sy, _ = self.steps32()
+        return ((rows.astype(_F32) + _F32(self.offsets[0])) * sy).astype(_F32)
+
+    def center_x(self, cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """``(col + offset_x) * step_x`` in float32 for the given columns."""
+        _, sx = self.steps32()
+        return ((cols.astype(_F32) + _F32(self.offsets[1])) * sx).astype(_F32)
+
+    def grid(self, clip: bool | None = None) -> Grid:
+        """The anchors as a :class:`~anchorctl.conventions.base.Grid` (computed on demand):
+        x ``(cx - w/2, cx + w/2)`` per column and slot, y ``(cy - h/2, cy + h/2)`` per row."""
+        half_w, half_h = self.half_extents()
+
+        def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+            cx = self.center_x(cols)[:, None]
+            return np.stack([cx - half_w, cx + half_w], axis=-1)
+
+        def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+            cy = self.center_y(rows)[:, None]
+            return np.stack([cy - half_h, cy + half_h], axis=-1)
+
+        clipped = self.clip if clip is None else clip
+        grid = Grid(
+            self.feature_map, self.per_cell, x_part, y_part, clip=(0.0, 1.0) if clipped else None
+        )
+        with np.errstate(all="ignore"):
+            widths = half_w.astype(np.float64) * 2
+            heights = half_h.astype(np.float64) * 2
+        return checks.extents(
+            grid, widths, heights, RULES, centres="--steps/--offsets", shapes="--sizes/--ratios"
+        )
 
 
 def anchors(spec: MultiBoxPriorSpec) -> npt.NDArray[np.float32]:
     """Every anchor of ``spec``: ``(rows*cols*k, 4)`` float32 ``(xmin, ymin, xmax, ymax)``.
 
-    Normalized units, index ``(row * cols + col) * k + slot``. Raises :class:`AnchorError`
-    before allocating when the array would not fit in the memory this machine has free.
+    Normalized units, index ``(row * cols + col) * k + slot``. Raises
+    :class:`~anchorctl.errors.TooLarge` before allocating when the array would not fit in the
+    memory this process may still use (take it block by block with
+    :func:`iter_anchor_blocks` then).
     """
-    check_fits(
-        spec.num_anchors * _BYTES_PER_ANCHOR,
-        f"{spec.num_anchors:,} anchors as float32",
-        "take them block by block with iter_anchor_blocks() or "
-        "`anchorctl list --all --format npy -o FILE`, or use a smaller feature map",
-    )
-    rows, cols = spec.feature_map
-    out = np.empty((rows, cols * spec.per_cell * 4), dtype=_F32)
-    fill = _row_filler(spec)
-    for r0, r1 in _row_blocks(spec, 1 << 22):
-        fill(r0, out[r0:r1])
-    return out.reshape(-1, 4)
+    out: npt.NDArray[np.float32] = spec.grid().array()
+    return out
 
 
 def iter_anchor_blocks(
     spec: MultiBoxPriorSpec, block_bytes: int = 1 << 22
 ) -> Iterator[npt.NDArray[np.float32]]:
-    """The anchors of ``spec`` as consecutive blocks of whole feature-map rows.
+    """The anchors of ``spec`` as consecutive blocks of whole feature-map rows (parts of one
+    row when a row alone exceeds ``block_bytes``).
 
-    Each block is ``(rows_in_block * cols * k, 4)`` float32, in MultiBoxPrior order; the
-    concatenation equals :func:`anchors`. Memory stays near ``block_bytes`` whatever the map.
+    Each block is ``(n, 4)`` float32, in MultiBoxPrior order; the concatenation equals
+    :func:`anchors`. Memory stays near ``block_bytes`` whatever the map.
     """
-    _, cols = spec.feature_map
-    fill = _row_filler(spec)
-    for r0, r1 in _row_blocks(spec, block_bytes):
-        block = np.empty((r1 - r0, cols * spec.per_cell * 4), dtype=_F32)
-        fill(r0, block)
-        yield block.reshape(-1, 4)
-
-
-def _row_blocks(spec: MultiBoxPriorSpec, block_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(first_row, end_row)`` ranges of about ``block_bytes`` each, at least one row."""
-    rows, cols = spec.feature_map
-    per_row = max(1, block_bytes // (cols * spec.per_cell * 16))
-    for r0 in range(0, rows, per_row):
-        yield r0, min(rows, r0 + per_row)
-
-
-def _row_filler(
-    spec: MultiBoxPriorSpec,
-) -> Callable[[int, npt.NDArray[np.float32]], None]:
-    """A function ``fill(r0, out)`` writing the anchors of rows ``r0 .. r0 + len(out)``.
-
-    ``out`` is ``(rows_in_block, cols*k*4)``. y coordinates are ``cy * 1 + (-h/2 | +h/2)``,
-    x coordinates ``cy * 0 + (cx -+ w/2)``: adding zero or a negated half extent is exact, so
-    this equals the operator's ``cy - h/2`` and ``cy + h/2`` bit for bit while writing each
-    block in place in two passes that stay in cache.
-    """
-    template, y_mask = _row_template(spec)
-    cy, _ = spec.centers()
-
-    def fill(r0: int, out: npt.NDArray[np.float32]) -> None:
-        np.multiply(y_mask, cy[r0 : r0 + len(out), None], out=out)
-        np.add(out, template, out=out)
-        if spec.clip:
-            np.clip(out, _F32(0), _F32(1), out=out)
-
-    return fill
-
-
-def _row_template(
-    spec: MultiBoxPriorSpec,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """One feature-map row with its centre y left out: ``(1, cols*k*4)`` each.
-
-    ``template`` holds ``(cx - w/2, -h/2, cx + w/2, +h/2)`` per anchor; ``y_mask`` is 1 where
-    a coordinate is a y coordinate and 0 elsewhere.
-    """
-    half_w, half_h = spec.half_extents()
-    _, cx = spec.centers()
-    k = spec.per_cell
-    template = np.empty((cx.size, k, 4), dtype=_F32)
-    template[..., 0] = cx[:, None] - half_w  # (cols, k)
-    template[..., 1] = -half_h
-    template[..., 2] = cx[:, None] + half_w
-    template[..., 3] = half_h
-    y_mask = np.zeros((cx.size, k, 4), dtype=_F32)
-    y_mask[..., 1::2] = 1
-    return template.reshape(1, -1), y_mask.reshape(1, -1)
+    return spec.grid().blocks(block_bytes)
 
 
 def cell_anchors(spec: MultiBoxPriorSpec, row: int, col: int) -> npt.NDArray[np.float32]:
@@ -338,28 +303,7 @@ def anchors_at(spec: MultiBoxPriorSpec, cells: npt.ArrayLike) -> npt.NDArray[np.
     ``cells`` is ``(M, 2)`` integer ``(row, col)`` pairs; each cell contributes its ``k``
     anchors in slot order, with the same values :func:`anchors` gives at that cell's index.
     """
-    rows, cols = spec.feature_map
-    rc = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
-    bad = (rc[:, 0] < 0) | (rc[:, 0] >= rows) | (rc[:, 1] < 0) | (rc[:, 1] >= cols)
-    if bad.any():
-        row, col = (int(v) for v in rc[bad][0])
-        raise AnchorError(
-            f"cell ({row},{col}) is outside the {rows}x{cols} feature map "
-            f"(rows 0..{rows - 1}, cols 0..{cols - 1})"
-        )
-    check_fits(
-        len(rc) * spec.per_cell * _BYTES_PER_ANCHOR,
-        f"{len(rc) * spec.per_cell:,} anchors as float32",
-        "choose fewer cells",
-    )
-    half_w, half_h = spec.half_extents()
-    cy, cx = spec.centers()
-    x = cx[rc[:, 1]][:, None]  # (M, 1)
-    y = cy[rc[:, 0]][:, None]
-    out = np.stack([x - half_w, y - half_h, x + half_w, y + half_h], axis=2)  # (M, k, 4)
-    out = out.astype(_F32).reshape(-1, 4)
-    if spec.clip:
-        np.clip(out, _F32(0), _F32(1), out=out)
+    out: npt.NDArray[np.float32] = spec.grid().at(cells)
     return out
 
 
@@ -382,15 +326,13 @@ def generate(params: Params) -> list[Level]:
     """Every level's anchors, normalized xyxy, in MultiBoxPrior order (see the module rules)."""
     out = []
     for spec in specs_from(params):
-        cy, cx = spec.centers()
+        first = np.zeros(1, dtype=np.int64)
         out.append(
-            Level(
-                feature_map=spec.feature_map,
+            grid_level(
+                spec.grid(),
                 stride=spec.step_yx,
-                center0=(float(cx[0]), float(cy[0])),
+                center0=(float(spec.center_x(first)[0]), float(spec.center_y(first)[0])),
                 shapes=_shapes(spec),
-                anchors=partial(anchors, spec),
-                blocks=partial(iter_anchor_blocks, spec),
             )
         )
     return out
@@ -404,24 +346,5 @@ def _shapes(spec: MultiBoxPriorSpec) -> tuple[CellShape, ...]:
     )
 
 
-def _check_positive(name: str, values: Sequence[float], meaning: str) -> None:
-    if not values:
-        raise AnchorError(f"--{name}: give at least one value ({meaning})")
-    for value in values:
-        if not _finite_positive(value):
-            raise AnchorError(
-                f"--{name}: {_num(value)} is not a positive finite number ({meaning}; "
-                "MultiBoxPrior would silently make empty, infinite or NaN boxes from it)"
-            )
-
-
-def _finite_positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
+def _meaning(name: str) -> str:
+    return f"{checks.meaning(RULES, name)}; MultiBoxPrior would make empty or NaN boxes of it"

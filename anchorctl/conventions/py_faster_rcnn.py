@@ -46,17 +46,24 @@ reference window set to the feature stride instead of ``base_size``; :func:`base
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules, per_level
+from anchorctl.conventions import checks
+from anchorctl.conventions.base import (
+    CellShape,
+    Grid,
+    Level,
+    Option,
+    Params,
+    Rules,
+    grid_level,
+    per_level,
+)
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "py-faster-rcnn"
 TITLE = "py-faster-rcnn generate_anchors"
@@ -95,7 +102,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "height / width of the rounded ratio windows [default: 0.5,1,2]",
+        f"{RULES.ratio_meaning} of the rounded ratio windows [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(
@@ -177,30 +184,50 @@ def _mkanchors(
     )
 
 
-def shifted(
-    base: npt.NDArray[np.float64], feature_map: tuple[int, int], stride: int
-) -> npt.NDArray[np.float32]:
-    """``base`` ``(k, 4)`` float64 moved to every cell: ``(rows*cols*k, 4)`` float32.
+def grid(base: npt.NDArray[np.float64], feature_map: tuple[int, int], stride: int) -> Grid:
+    """``base`` ``(k, 4)`` float64 moved to every cell, on demand: float32 inclusive xyxy.
 
     Cell (row, col) adds ``(col, row, col, row) * stride``; the sum is taken in float64 (as
     NumPy adds the float64 base anchors and the integer shifts) and rounded once to float32.
     """
-    rows, cols = feature_map
-    k = len(base)
-    check_fits(
-        rows * cols * (k * _BYTES_PER_ANCHOR + _BYTES_PER_SHIFT),
-        f"{rows * cols * k:,} anchors as float32",
-        "use a smaller feature map",
+
+    def part(index: npt.NDArray[np.int64], axis: int) -> npt.NDArray[np.float32]:
+        shift = index.astype(np.float64) * stride
+        out: npt.NDArray[np.float32] = (shift[:, None, None] + base[None, :, axis::2]).astype(_F32)
+        return out
+
+    return Grid(feature_map, len(base), lambda c: part(c, 0), lambda r: part(r, 1))
+
+
+def shifted(
+    base: npt.NDArray[np.float64], feature_map: tuple[int, int], stride: int
+) -> npt.NDArray[np.float32]:
+    """Every anchor of one level, ``(rows*cols*k, 4)`` float32 (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(base, feature_map, stride).array()
+    return out
+
+
+def level(
+    base: npt.NDArray[np.float64],
+    feature_map: tuple[int, int],
+    stride: int,
+    shapes: tuple[CellShape, ...],
+    centre: float,
+) -> Level:
+    """One level of ``base`` anchors, checked for boxes float32 rounds away at far cells."""
+    level_grid = grid(base, feature_map, stride)
+    level_grid = checks.extents(
+        level_grid,
+        base[:, 2] - base[:, 0],
+        base[:, 3] - base[:, 1],
+        RULES,
+        centres="--feat-stride/--strides",
+        shapes="--scales/--ratios/--base-size",
+        inclusive=True,
     )
-    shift_x = np.arange(cols, dtype=np.float64) * stride
-    shift_y = np.arange(rows, dtype=np.float64) * stride
-    shifts = np.empty((rows, cols, 4), dtype=np.float64)
-    shifts[..., 0::2] = shift_x[None, :, None]
-    shifts[..., 1::2] = shift_y[:, None, None]
-    out = np.empty((rows * cols, k, 4), dtype=_F32)
-    # float64 addition, cast into the float32 output chunk by chunk (no float64 copy of it all)
-    np.add(base[None, :, :], shifts.reshape(-1, 1, 4), out=out, casting="unsafe")
-    return out.reshape(-1, 4)
+    return grid_level(
+        level_grid, stride=(float(stride), float(stride)), center0=(centre, centre), shapes=shapes
+    )
 
 
 def cell_shapes(
@@ -221,81 +248,39 @@ def cell_shapes(
 
 def generate(params: Params) -> list[Level]:
     """Every feature map's anchors, float32 inclusive xyxy pixels (see the module rules)."""
-    maps = feature_maps(params)
+    maps = checks.feature_maps(params)
+    why = "pixels; the side of the reference window"
     given = params.get("base_size")
-    base_size = 16.0 if given is None else float(given)
-    if not _finite_positive(base_size):
-        raise AnchorError(
-            f"--base-size: {base_size:g} must be a positive finite number of pixels (the side of "
-            "the reference window)"
-        )
-    ratios = positive_list(params, "ratios", (0.5, 1.0, 2.0), "a ratio is height / width")
-    scales = positive_list(params, "scales", (8.0, 16.0, 32.0), "a scale multiplies the window")
+    base_size = 16.0 if given is None else checks.number(given, "base_size", why, positive=True)
+    ratios = checks.option_floats(
+        params, "ratios", checks.meaning(RULES, "ratios"), (0.5, 1.0, 2.0)
+    )
+    scales = checks.option_floats(
+        params, "scales", "a scale multiplies the window", (8.0, 16.0, 32.0)
+    )
+    checks.per_cell(
+        len(ratios) * len(scales), RULES, f"{len(ratios)} ratios x {len(scales)} scales"
+    )
     strides = whole_strides(params, "feat_stride", len(maps), [16])
-    base = base_anchors(base_size, ratios, scales)
+    with np.errstate(all="ignore"):
+        base = base_anchors(base_size, ratios, scales)
     check_window(base, ratios, scales, f"the {base_size:g}-pixel reference window")
     shapes = cell_shapes(base, ratios, scales)
     centre = float(_F32((base_size - 1) * 0.5))
     return [
-        Level(
-            feature_map=fm,
-            stride=(float(stride), float(stride)),
-            center0=(centre, centre),
-            shapes=shapes,
-            anchors=partial(shifted, base, fm, stride),
-        )
-        for fm, stride in zip(maps, strides, strict=True)
+        level(base, fm, stride, shapes, centre) for fm, stride in zip(maps, strides, strict=True)
     ]
 
 
 # --- validation, shared with gluoncv_rpn ------------------------------------------------------
 
 
-def feature_maps(params: Params) -> list[tuple[int, int]]:
-    """``params["feature_maps"]`` checked: at least one, each rows x cols of whole numbers >= 1."""
-    maps = list(params.get("feature_maps") or [])
-    if not maps:
-        raise AnchorError("feature maps: give at least one ROWSxCOLS feature map")
-    out = []
-    for fm in maps:
-        rows, cols = fm
-        if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-            raise AnchorError(
-                f"feature map: {rows}x{cols} is not a size; give rows x cols, both whole "
-                "numbers >= 1"
-            )
-        out.append((int(rows), int(cols)))
-    return out
-
-
-def positive_list(
-    params: Params, name: str, default: Sequence[float], meaning: str
-) -> tuple[float, ...]:
-    """``params[name]`` (or ``default``) as floats, at least one, each positive and finite."""
-    given = params.get(name)
-    values = tuple(float(v) for v in (default if given is None else given))
-    option = f"--{name.replace('_', '-')}"
-    if not values:
-        raise AnchorError(f"{option}: give at least one value ({meaning})")
-    for value in values:
-        if not _finite_positive(value):
-            raise AnchorError(f"{option}: {value:g} is not a positive finite number ({meaning})")
-    return values
-
-
 def whole_strides(params: Params, name: str, levels: int, default: list[int]) -> list[int]:
     """A per-level option of strides in pixels: whole numbers >= 1, one per level (or one)."""
-    option = f"--{name.replace('_', '-')}"
-    out = []
-    for value in per_level(params, name, levels, default):
-        number = float(value)
-        if not (math.isfinite(number) and number >= 1 and number == int(number)):
-            raise AnchorError(
-                f"{option}: {value!r} is not a whole number of pixels >= 1 (the distance "
-                "between neighbouring cells)"
-            )
-        out.append(int(number))
-    return out
+    return [
+        checks.whole(v, name, "pixels between neighbouring cells", maximum=checks.MAX_SIDE)
+        for v in per_level(params, name, levels, default)
+    ]
 
 
 def check_window(
@@ -303,9 +288,14 @@ def check_window(
 ) -> None:
     """Refuse shapes narrower or lower than one pixel (inclusive ``x2 - x1 + 1 < 1``, so
     ``x2 < x1``): a ratio whose rounded window is empty, or a scale that shrinks it below one
-    pixel."""
+    pixel; and shapes too large for float32."""
     widths = base[:, 2] - base[:, 0] + 1
     heights = base[:, 3] - base[:, 1] + 1
+    if not (np.isfinite(widths).all() and np.isfinite(heights).all()):
+        raise AnchorError(
+            f"--scales/--ratios: {window} makes a box whose size is not finite; use smaller "
+            "scales or ratios closer to 1"
+        )
     pairs = [(r, s) for r in ratios for s in scales]
     for (r, s), w, h in zip(pairs, widths, heights, strict=True):
         if w >= 1 and h >= 1:
@@ -319,11 +309,3 @@ def check_window(
             f"--scales: {s:g} makes the ratio-{r:g} box {w:g} x {h:g} pixels, less than one "
             "pixel (the inclusive convention would give x2 < x1); use a larger scale"
         )
-
-
-def _finite_positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

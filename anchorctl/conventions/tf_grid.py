@@ -27,16 +27,14 @@ The rules, as the generator applies them (tensorflow/models ``research/object_de
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules
+from anchorctl.conventions import checks
+from anchorctl.conventions.base import CellShape, Grid, Level, Option, Params, Rules, grid_level
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "tf-grid"
 TITLE = "TF GridAnchorGenerator"
@@ -65,7 +63,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height [default: 0.5,1,2]",
+        f"aspect_ratios, {RULES.ratio_meaning} [default: 0.5,1,2]",
         default=(0.5, 1.0, 2.0),
     ),
     Option(
@@ -102,6 +100,34 @@ def box_sizes(
     return heights, widths
 
 
+def tile_grid(
+    grid: tuple[int, int],
+    heights: F32Array,
+    widths: F32Array,
+    stride: tuple[np.float32, np.float32],
+    offset: tuple[np.float32, np.float32],
+    scale: tuple[np.float32, np.float32] | None = None,
+) -> Grid:
+    """``tile_anchors`` on demand: every shape at every centre, float32 xyxy, rows outer.
+
+    Centres are ``arange * stride + offset`` in float32; corners ``centre -+ 0.5 * size``;
+    ``scale`` ``(y, x)``, when given, multiplies every y and x afterwards in float32 (the
+    normalization of ``to_normalized_coordinates``).
+    """
+    half_h = _F32(0.5) * heights
+    half_w = _F32(0.5) * widths
+
+    def part(index: npt.NDArray[np.int64], axis: int) -> F32Array:
+        centre = (index.astype(_F32) * stride[axis] + offset[axis]).astype(_F32)[:, None]
+        half = half_h if axis == 0 else half_w
+        out: F32Array = np.stack([centre - half, centre + half], axis=-1)
+        if scale is not None:
+            out = out * scale[axis]
+        return out
+
+    return Grid(grid, len(heights), lambda c: part(c, 1), lambda r: part(r, 0))
+
+
 def tile_anchors(
     grid: tuple[int, int],
     heights: F32Array,
@@ -109,26 +135,31 @@ def tile_anchors(
     stride: tuple[np.float32, np.float32],
     offset: tuple[np.float32, np.float32],
 ) -> F32Array:
-    """``(rows*cols*k, 4)`` float32 xyxy: every shape at every centre, rows outer.
+    """``(rows*cols*k, 4)`` float32 xyxy: every shape at every centre (see :func:`tile_grid`)."""
+    out: F32Array = tile_grid(grid, heights, widths, stride, offset).array()
+    return out
 
-    Centres are ``arange * stride + offset`` in float32; corners ``centre -+ 0.5 * size``.
-    """
-    rows, cols = grid
-    check_fits(
-        rows * cols * len(heights) * 16,
-        f"{rows * cols * len(heights):,} anchors as float32",
-        "use a smaller feature map",
+
+def tiled_level(
+    grid: Grid,
+    heights: F32Array,
+    widths: F32Array,
+    labels: Sequence[dict[str, float]],
+    rules: Rules,
+    stride: tuple[float, float],
+    center0: tuple[float, float],
+    normalized: bool | None = None,
+) -> Level:
+    """A TF level on demand, checked for boxes float32 loses at its far cells."""
+    grid = checks.extents(
+        grid,
+        widths.astype(np.float64),
+        heights.astype(np.float64),
+        rules,
+        centres="--anchor-stride/--anchor-offset (strides and offsets)",
+        shapes="--scales/--ratios/--base-anchor-size",
     )
-    cy = (np.arange(rows, dtype=_F32) * stride[0] + offset[0]).astype(_F32)
-    cx = (np.arange(cols, dtype=_F32) * stride[1] + offset[1]).astype(_F32)
-    half_h = _F32(0.5) * heights
-    half_w = _F32(0.5) * widths
-    out = np.empty((rows, cols, len(heights), 4), dtype=_F32)
-    out[..., 0] = (cx[:, None] - half_w)[None]
-    out[..., 1] = (cy[:, None] - half_h)[:, None]
-    out[..., 2] = (cx[:, None] + half_w)[None]
-    out[..., 3] = (cy[:, None] + half_h)[:, None]
-    return out.reshape(-1, 4)
+    return grid_level(grid, stride, center0, shapes(labels, heights, widths), normalized)
 
 
 def ratio_major(
@@ -150,18 +181,29 @@ def shapes(
 
 def generate(params: Params) -> list[Level]:
     """The one feature map's anchors, pixel xyxy float32, in GridAnchorGenerator order."""
-    maps = list(params["feature_maps"])
+    maps = checks.feature_maps(params)
     if len(maps) != 1:
         raise AnchorError(
             f"tf-grid: GridAnchorGenerator takes exactly one feature map, {len(maps)} given; "
             "use tf-multiscale or tf-ssd for several levels"
         )
-    grid = feature_map(maps[0])
-    scales = positive_list(params, "scales", (0.5, 1.0, 2.0), "a scale multiplies base_anchor_size")
-    ratios = positive_list(params, "ratios", (0.5, 1.0, 2.0), "an aspect ratio is width / height")
+    scales = checks.option_floats(
+        params, "scales", "a scale multiplies base_anchor_size", (0.5, 1.0, 2.0)
+    )
+    ratios = checks.option_floats(
+        params, "ratios", checks.meaning(RULES, "ratios"), (0.5, 1.0, 2.0)
+    )
+    checks.per_cell(
+        len(scales) * len(ratios), RULES, f"{len(ratios)} ratios x {len(scales)} scales"
+    )
     base = positive_pair(params, "base_anchor_size", (256.0, 256.0), "pixels, height,width")
     stride = positive_pair(params, "anchor_stride", (16.0, 16.0), "pixels, y,x")
-    offset = finite_pair(params, "anchor_offset", (0.0, 0.0))
+    offset = checks.pair(
+        params.get("anchor_offset") or (0.0, 0.0),
+        "anchor_offset",
+        "the centre of cell (0,0) in pixels from the top-left corner, y,x",
+        positive=False,
+    )
     for value in offset:
         if value < 0:
             raise AnchorError(
@@ -169,19 +211,25 @@ def generate(params: Params) -> list[Level]:
                 "pixels from the top-left corner"
             )
     pair_s, pair_r = ratio_major(scales, ratios)
-    heights, widths = box_sizes(
-        np.array(pair_s, dtype=_F32), np.array(pair_r, dtype=_F32), _F32(base[0]), _F32(base[1])
-    )
+    with np.errstate(all="ignore"):
+        heights, widths = box_sizes(
+            np.array(pair_s, dtype=_F32),
+            np.array(pair_r, dtype=_F32),
+            _F32(base[0]),
+            _F32(base[1]),
+        )
     stride32 = (_F32(stride[0]), _F32(stride[1]))
     offset32 = (_F32(offset[0]), _F32(offset[1]))
     labels = [{"scale": s, "ratio": r} for s, r in zip(pair_s, pair_r, strict=True)]
     return [
-        Level(
-            feature_map=grid,
+        tiled_level(
+            tile_grid(maps[0], heights, widths, stride32, offset32),
+            heights,
+            widths,
+            labels,
+            RULES,
             stride=(float(stride32[0]), float(stride32[1])),
             center0=(float(offset32[1]), float(offset32[0])),
-            shapes=shapes(labels, heights, widths),
-            anchors=tile_anchors(grid, heights, widths, stride32, offset32),
         )
     ]
 
@@ -189,50 +237,9 @@ def generate(params: Params) -> list[Level]:
 # Validation shared by the TF conventions.
 
 
-def option_flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def feature_map(fm: Any) -> tuple[int, int]:
-    rows, cols = fm
-    if not (_is_int(rows) and _is_int(cols) and rows >= 1 and cols >= 1):
-        raise AnchorError(f"feature map {rows}x{cols}: rows and cols must be whole numbers >= 1")
-    return int(rows), int(cols)
-
-
-def positive_list(
-    params: Params, name: str, default: Sequence[float], meaning: str
-) -> tuple[float, ...]:
-    value = params.get(name)
-    values = tuple(float(v) for v in (default if value is None else value))
-    if not values:
-        raise AnchorError(f"{option_flag(name)}: give at least one value ({meaning})")
-    for number in values:
-        if not (math.isfinite(number) and number > 0):
-            raise AnchorError(
-                f"{option_flag(name)}: {number:g} is not a positive finite number ({meaning})"
-            )
-    return values
-
-
-def finite_pair(params: Params, name: str, default: tuple[float, float]) -> tuple[float, float]:
-    value = params.get(name)
-    y, x = (float(v) for v in (default if value is None else value))
-    for number in (y, x):
-        if not math.isfinite(number):
-            raise AnchorError(f"{option_flag(name)}: {number:g} is not a finite number")
-    return y, x
-
-
 def positive_pair(
     params: Params, name: str, default: tuple[float, float], meaning: str
 ) -> tuple[float, float]:
-    y, x = finite_pair(params, name, default)
-    for number in (y, x):
-        if number <= 0:
-            raise AnchorError(f"{option_flag(name)}: {number:g} must be greater than 0 ({meaning})")
-    return y, x
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    """A ``yx`` option of two positive numbers, or its default."""
+    value = params.get(name)
+    return checks.pair(default if value is None else value, name, meaning)

@@ -33,19 +33,11 @@ half a stride. Defaults follow the proto: levels 3..7, ``anchor_scale`` 4,
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import Level, Option, Params, Rules
-from anchorctl.conventions.tf_grid import (
-    box_sizes,
-    feature_map,
-    positive_list,
-    ratio_major,
-    shapes,
-    tile_anchors,
-)
+from anchorctl.conventions.tf_grid import box_sizes, ratio_major, tile_grid, tiled_level
 from anchorctl.errors import AnchorError
 
 NAME = "tf-multiscale"
@@ -91,7 +83,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height [default: 1,2,0.5 as the RetinaNet configs]",
+        f"aspect_ratios, {RULES.ratio_meaning} [default: 1,2,0.5 as the RetinaNet configs]",
         default=DEFAULT_RATIOS,
     ),
     Option(
@@ -121,31 +113,45 @@ def offsets(level: int, im_h: int, im_w: int) -> tuple[float, float]:
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors, xyxy float32 (normalized unless normalize_coordinates is off)."""
-    maps = [feature_map(fm) for fm in params["feature_maps"]]
-    if not maps:
-        raise AnchorError("feature maps: give at least one (rows x cols)")
-    min_level = _int(params, "min_level", 3)
-    max_level = _int(params, "max_level", min_level + len(maps) - 1)
-    if not 0 <= min_level <= MAX_LEVEL:
-        raise AnchorError(f"--min-level: {min_level} must lie in 0..{MAX_LEVEL} (stride 2^level)")
-    if not min_level <= max_level <= MAX_LEVEL:
-        raise AnchorError(f"--max-level: {max_level} must lie in {min_level}..{MAX_LEVEL}")
+    maps = checks.feature_maps(params)
+    why = "level l has stride 2^l"
+    min_level = checks.whole(
+        _given(params, "min_level", 3), "min_level", why, minimum=0, maximum=MAX_LEVEL
+    )
+    max_level = checks.whole(
+        _given(params, "max_level", min_level + len(maps) - 1),
+        "max_level",
+        why,
+        minimum=min_level,
+        maximum=MAX_LEVEL,
+    )
     if max_level - min_level + 1 != len(maps):
         raise AnchorError(
             f"--max-level: levels {min_level}..{max_level} are {max_level - min_level + 1} "
             f"but {len(maps)} feature map(s) are given; give one feature map per level"
         )
-    anchor_scale = _positive_float(params, "anchor_scale", 4.0)
-    ratios = positive_list(params, "ratios", DEFAULT_RATIOS, "an aspect ratio is width / height")
-    per_octave = _int(params, "scales_per_octave", 2)
-    if per_octave < 1:
-        raise AnchorError(f"--scales-per-octave: {per_octave} must be at least 1")
-    normalize = params.get("normalize_coordinates")
-    normalize = True if normalize is None else bool(normalize)
-    im_h, im_w = _image_hw(params.get("image_size"))
+    anchor_scale = checks.number(
+        _given(params, "anchor_scale", 4.0),
+        "anchor_scale",
+        "base anchor size in strides",
+        positive=True,
+    )
+    ratios = checks.option_floats(params, "ratios", checks.meaning(RULES, "ratios"), DEFAULT_RATIOS)
+    per_octave = checks.whole(
+        _given(params, "scales_per_octave", 2),
+        "scales_per_octave",
+        "octave scales 2^(k/n), k = 0..n-1",
+        maximum=2**62,
+    )
+    checks.per_cell(
+        len(ratios) * per_octave, RULES, f"{len(ratios)} ratios x {per_octave:,} octave scales"
+    )
+    normalize = checks.flag_value(params, "normalize_coordinates", True)
+    image = checks.image_size(params)
+    im_w, im_h = (1, 1) if image is None else image
     if normalize and (im_h == 1 or im_w == 1):
         raise AnchorError(
-            "tf-multiscale normalizes by the image size: give --image-size WxH (a side of 1 "
+            "tf-multiscale normalizes by the image size: give --input-size WxH (a side of 1 "
             "is refused, as by the generator), or --no-normalize-coordinates for pixels"
         )
     octave = [2 ** (float(k) / per_octave) for k in range(per_octave)]
@@ -156,60 +162,43 @@ def generate(params: Params) -> list[Level]:
     out = []
     for level, fm in zip(range(min_level, max_level + 1), maps, strict=True):
         stride = 2**level
-        base = _F32(stride * anchor_scale)
-        heights, widths = box_sizes(
-            np.array(pair_s, dtype=_F32), np.array(pair_r, dtype=_F32), base, base
-        )
+        with np.errstate(all="ignore"):
+            base = _F32(stride * anchor_scale)
+            heights, widths = box_sizes(
+                np.array(pair_s, dtype=_F32), np.array(pair_r, dtype=_F32), base, base
+            )
         oy, ox = offsets(level, im_h, im_w)
         offset = (_F32(oy), _F32(ox))
         stride32 = (_F32(stride), _F32(stride))
-        anchors = tile_anchors(fm, heights, widths, stride32, offset)
         center0 = (float(offset[1]), float(offset[0]))
         step = (float(stride), float(stride))
         level_labels = [
             {"size": stride * anchor_scale * s, **p} for s, p in zip(pair_s, labels, strict=True)
         ]
+        px_heights, px_widths = heights, widths
+        scale = None
         if normalize:
-            anchors *= np.array([x_scale, y_scale, x_scale, y_scale], dtype=_F32)
-            heights = (heights * y_scale).astype(_F32)
-            widths = (widths * x_scale).astype(_F32)
+            scale = (y_scale, x_scale)
+            with np.errstate(all="ignore"):
+                heights = (heights * y_scale).astype(_F32)
+                widths = (widths * x_scale).astype(_F32)
             center0 = (float(x_scale * offset[1]), float(y_scale * offset[0]))
             step = (float(y_scale * stride32[0]), float(x_scale * stride32[1]))
         out.append(
-            Level(
-                feature_map=fm,
+            tiled_level(
+                tile_grid(fm, px_heights, px_widths, stride32, offset, scale),
+                heights,
+                widths,
+                level_labels,
+                RULES,
                 stride=step,
                 center0=center0,
-                shapes=shapes(level_labels, heights, widths),
-                anchors=anchors,
                 normalized=bool(normalize),
             )
         )
     return out
 
 
-def _image_hw(image: Any) -> tuple[int, int]:
-    if image is None:
-        return 1, 1
-    width, height = image
-    for value in (width, height):
-        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
-            raise AnchorError(f"image size {width}x{height}: give whole pixels >= 1")
-    return int(height), int(width)
-
-
-def _int(params: Params, name: str, default: int) -> int:
+def _given(params: Params, name: str, default: object) -> object:
     value = params.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise AnchorError(f"--{name.replace('_', '-')}: {value!r} must be a whole number")
-    return int(value)
-
-
-def _positive_float(params: Params, name: str, default: float) -> float:
-    value = params.get(name)
-    number = default if value is None else float(value)
-    if not (np.isfinite(number) and number > 0):
-        raise AnchorError(f"--{name.replace('_', '-')}: {number:g} must be a positive number")
-    return number
+    return default if value is None else value

@@ -44,21 +44,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import Level, Option, Params, Rules, per_level
-from anchorctl.conventions.tf_grid import (
-    box_sizes,
-    feature_map,
-    finite_pair,
-    option_flag,
-    positive_list,
-    positive_pair,
-    shapes,
-    tile_anchors,
-)
+from anchorctl.conventions.tf_grid import box_sizes, positive_pair, tile_grid, tiled_level
 from anchorctl.errors import AnchorError
 
 NAME = "tf-ssd"
@@ -106,7 +97,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "aspect_ratios, width / height, in order [default: 1,2,3,0.5,0.3333]",
+        f"aspect_ratios, {RULES.ratio_meaning}, in order [default: 1,2,3,0.5,0.3333]",
         default=DEFAULT_RATIOS,
     ),
     Option(
@@ -177,48 +168,52 @@ def box_specs(
 
 def generate(params: Params) -> list[Level]:
     """Every layer's anchors, normalized xyxy float32, in MultipleGridAnchorGenerator order."""
-    maps = [feature_map(fm) for fm in params["feature_maps"]]
-    if not maps:
-        raise AnchorError("feature maps: give at least one (rows x cols)")
+    maps = checks.feature_maps(params)
     n = len(maps)
     num_layers = _num_layers(params, n)
+    ratios = checks.option_floats(params, "ratios", checks.meaning(RULES, "ratios"), DEFAULT_RATIOS)
+    checks.per_cell(len(ratios) + 1, RULES, f"{len(ratios)} ratios")
     specs = box_specs(
         num_layers,
         *_scale_range(params, num_layers),
-        _ratios(params),
+        ratios,
         _interpolated(params),
-        _flag(params, "reduce_boxes_in_lowest_layer", True),
+        checks.flag_value(params, "reduce_boxes_in_lowest_layer", True),
     )
-    image = params.get("image_size")
-    im_h, im_w = _image_hw(image)
+    image = checks.image_size(params)
+    im_h, im_w = (_F32(1.0), _F32(1.0)) if image is None else (_F32(image[1]), _F32(image[0]))
     strides = _pixel_pairs(params, "anchor_strides", n, image, positive=True)
     offsets = _pixel_pairs(params, "anchor_offsets", n, image, positive=False)
-    # stride and offset per layer, float32, normalized as the generator does
-    if strides is None:
-        stride32 = [(_F32(1.0) / _F32(r), _F32(1.0) / _F32(c)) for r, c in maps]
-    else:
-        stride32 = [(_F32(y) / im_h, _F32(x) / im_w) for y, x in strides]
-    if offsets is None:
-        offset32 = [(_F32(0.5) * y, _F32(0.5) * x) for y, x in stride32]
-    else:
-        offset32 = [(_F32(y) / im_h, _F32(x) / im_w) for y, x in offsets]
+    with np.errstate(all="ignore"):
+        # stride and offset per layer, float32, normalized as the generator does
+        if strides is None:
+            stride32 = [(_F32(1.0) / _F32(r), _F32(1.0) / _F32(c)) for r, c in maps]
+        else:
+            stride32 = [(_F32(y) / im_h, _F32(x) / im_w) for y, x in strides]
+        if offsets is None:
+            offset32 = [(_F32(0.5) * y, _F32(0.5) * x) for y, x in stride32]
+        else:
+            offset32 = [(_F32(y) / im_h, _F32(x) / im_w) for y, x in offsets]
     base = positive_pair(params, "base_anchor_size", (1.0, 1.0), "height,width")
     shorter = min(im_h, im_w)
     base_h = (shorter / im_h) * _F32(base[0])
     base_w = (shorter / im_w) * _F32(base[1])
     out = []
     for fm, layer, stride, offset in zip(maps, specs, stride32, offset32, strict=True):
-        scales = np.array([s for s, _ in layer], dtype=_F32)
-        ratios = np.array([r for _, r in layer], dtype=_F32)
-        heights, widths = box_sizes(scales, ratios, base_h, base_w)
+        with np.errstate(all="ignore"):
+            scales = np.array([s for s, _ in layer], dtype=_F32)
+            layer_ratios = np.array([r for _, r in layer], dtype=_F32)
+            heights, widths = box_sizes(scales, layer_ratios, base_h, base_w)
         labels = [{"scale": s, "ratio": r} for s, r in layer]
         out.append(
-            Level(
-                feature_map=fm,
+            tiled_level(
+                tile_grid(fm, heights, widths, stride, offset),
+                heights,
+                widths,
+                labels,
+                RULES,
                 stride=(float(stride[0]), float(stride[1])),
                 center0=(float(offset[1]), float(offset[0])),
-                shapes=shapes(labels, heights, widths),
-                anchors=tile_anchors(fm, heights, widths, stride, offset),
             )
         )
     return out
@@ -228,20 +223,19 @@ def _num_layers(params: Params, n: int) -> int:
     value = params.get("num_layers")
     if value is None:
         return n
-    if isinstance(value, bool) or not float(value).is_integer() or int(value) < 1:
-        raise AnchorError(f"--num-layers: {value!r} must be a whole number >= 1")
-    if int(value) != n:
+    layers = checks.whole(value, "num_layers", "one layer per feature map")
+    if layers != n:
         raise AnchorError(
-            f"--num-layers: {int(value)} layers but {n} feature map(s); "
+            f"--num-layers: {layers} layers but {n} feature map(s); "
             "MultipleGridAnchorGenerator needs one feature map per layer"
         )
-    return int(value)
+    return layers
 
 
 def _scale_range(params: Params, num_layers: int) -> tuple[float, float, list[float] | None]:
     given = params.get("scales")
     if given is not None and len(given) > 0:
-        scales = [float(v) for v in given]
+        scales = list(checks.floats(given, "scales", "a fraction of the shorter image side"))
         if len(scales) < num_layers:
             raise AnchorError(
                 f"--scales: {len(scales)} given for {num_layers} layers; give one per layer "
@@ -252,14 +246,10 @@ def _scale_range(params: Params, num_layers: int) -> tuple[float, float, list[fl
                 f"--scales: {len(scales)} given for {num_layers} layers; give one per layer, "
                 "or one more for the last layer's interpolation partner"
             )
-        for value in scales:
-            if not (math.isfinite(value) and value > 0):
-                raise AnchorError(f"--scales: {value:g} is not a positive finite number")
         return 0.0, 0.0, scales
-    low = _float(params, "min_scale", 0.2)
-    high = _float(params, "max_scale", 0.95)
-    if low <= 0:
-        raise AnchorError(f"--min-scale: {low:g} must be greater than 0")
+    why = "a fraction of the shorter image side"
+    low = checks.number(_given(params, "min_scale", 0.2), "min_scale", why, positive=True)
+    high = checks.number(_given(params, "max_scale", 0.95), "max_scale", why)
     if high < low:
         raise AnchorError(f"--max-scale: {high:g} is below --min-scale {low:g}")
     if num_layers == 1:
@@ -270,12 +260,12 @@ def _scale_range(params: Params, num_layers: int) -> tuple[float, float, list[fl
     return low, high, None
 
 
-def _ratios(params: Params) -> tuple[float, ...]:
-    return positive_list(params, "ratios", DEFAULT_RATIOS, "an aspect ratio is width / height")
-
-
 def _interpolated(params: Params) -> float:
-    value = _float(params, "interpolated_scale_aspect_ratio", 1.0)
+    value = checks.number(
+        _given(params, "interpolated_scale_aspect_ratio", 1.0),
+        "interpolated_scale_aspect_ratio",
+        "ratio (width / height) of the extra box, 0 to leave it out",
+    )
     if value < 0:
         raise AnchorError(
             f"--interpolated-scale-aspect-ratio: {value:g} is negative; give a ratio "
@@ -284,48 +274,29 @@ def _interpolated(params: Params) -> float:
     return value
 
 
-def _image_hw(image: Any) -> tuple[np.float32, np.float32]:
-    """``(im_height, im_width)`` as float32; the generator's default 1 x 1 without an image."""
-    if image is None:
-        return _F32(1.0), _F32(1.0)
-    width, height = image
-    for value in (width, height):
-        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
-            raise AnchorError(f"image size {width}x{height}: give whole pixels >= 1")
-    return _F32(height), _F32(width)
-
-
 def _pixel_pairs(
-    params: Params, name: str, n: int, image: Any, positive: bool
+    params: Params, name: str, n: int, image: tuple[int, int] | None, positive: bool
 ) -> list[tuple[float, float]] | None:
     if params.get(name) is None:
         return None
     if image is None:
         raise AnchorError(
-            f"{option_flag(name)}: these are image pixels; give --image-size so they can be "
+            f"{checks.flag(name)}: these are image pixels; give --input-size so they can be "
             "normalized (the generator would divide them by 1)"
         )
     out = []
     for value in per_level(params, name, n):
-        pair = finite_pair({name: value}, name, (0.0, 0.0))
+        pair = checks.pair(value, name, "pixels, y,x", positive=False)
         for number in pair:
             if (positive and number <= 0) or number < 0:
                 raise AnchorError(
-                    f"{option_flag(name)}: {number:g} must be "
+                    f"{checks.flag(name)}: {number:g} must be "
                     f"{'greater than 0' if positive else 'at least 0'} (pixels, y,x)"
                 )
         out.append(pair)
     return out
 
 
-def _float(params: Params, name: str, default: float) -> float:
+def _given(params: Params, name: str, default: float) -> object:
     value = params.get(name)
-    number = default if value is None else float(value)
-    if not math.isfinite(number):
-        raise AnchorError(f"{option_flag(name)}: {number:g} is not a finite number")
-    return number
-
-
-def _flag(params: Params, name: str, default: bool) -> bool:
-    value = params.get(name)
-    return default if value is None else bool(value)
+    return default if value is None else value

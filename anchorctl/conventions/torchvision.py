@@ -24,6 +24,10 @@ The rules, as ``AnchorGenerator`` applies them (pytorch/vision:
   (13 x 19 map) thus has stride 61 vertically and 64 horizontally. ``--strides`` overrides
   the derivation (torchvision has no such option; it is here to study one level alone).
 * **Order**: index ``(row * cols + col) * k + slot``; levels concatenated in order.
+* **Bit for bit**: the square roots are float32 and correctly rounded, as torch takes them on
+  most CPUs. On some CPUs torch's float32 ``sqrt`` is not correctly rounded (0.65% of random
+  ratios, none of the common ones such as 0.5, 1 or 2); such a shape can then differ from
+  torchvision's by a float32 step before rounding, and rarely by a pixel after it.
 * **Output**: ``(sum K*k, 4)`` float32 ``(x1, y1, x2, y2)`` in pixels; integer shifts plus
   rounded cell anchors, so every coordinate is a whole number. No clipping.
 
@@ -36,26 +40,23 @@ Sources: pytorch/vision ``torchvision/models/detection/anchor_utils.py`` (``Anch
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    TORCH_SQRT,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    is_whole,
-    per_level,
+    grid_level,
     shapes_from_cell,
-    shift_grid,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "torchvision"
 
@@ -68,6 +69,7 @@ RULES = Rules(
     order="ratio-major: for each ratio, every size",
     centre="top-left corner of the cell: (col * stride_x, row * stride_y), no offset",
     rounding="cell anchors (-w/2, -h/2, w/2, h/2) rounded to whole pixels, half to even",
+    exactness=TORCH_SQRT,
     clip="none",
     native_format="xyxy",
     sources=(
@@ -90,7 +92,7 @@ OPTIONS = (
     Option(
         "ratios",
         "floats",
-        "torchvision's aspect_ratios = height / width (0.5 is wide, 2 is tall) "
+        f"torchvision's aspect_ratios = {RULES.ratio_meaning} (0.5 is wide, 2 is tall) "
         "[torchvision default: 0.5,1,2]",
         per_level=True,
         default=[(0.5, 1.0, 2.0)],
@@ -99,13 +101,12 @@ OPTIONS = (
         "strides",
         "yx",
         "centre spacing STRIDE_Y,STRIDE_X in whole pixels [default: image height // rows, "
-        "image width // cols, as torchvision derives them; needs --image-size]",
+        "image width // cols, as torchvision derives them; needs --input-size]",
         per_level=True,
     ),
 )
 
 _F32 = np.float32
-_BYTES_PER_ANCHOR = 16  # four float32 coordinates
 
 
 def base_anchors(sizes: Sequence[float], ratios: Sequence[float]) -> npt.NDArray[np.float32]:
@@ -123,55 +124,55 @@ def base_anchors(sizes: Sequence[float], ratios: Sequence[float]) -> npt.NDArray
     return np.round(half).astype(_F32)
 
 
+def grid(
+    feature_map: tuple[int, int], stride: tuple[int, int], base: npt.NDArray[np.float32]
+) -> Grid:
+    """One level's anchors on demand: index ``(row*cols+col)*k+slot``, float32 xyxy.
+
+    Shifts ``(col * stride_x, row * stride_y)`` (int32 aranges times the stride, exact in
+    float32 below 2**24) plus the rounded cell anchors, added in float32 as torchvision's
+    ``shifts.view(-1, 1, 4) + base_anchors.view(1, -1, 4)`` does.
+    """
+    base = base.astype(_F32, copy=False)
+    sy, sx = (float(v) for v in stride)
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        shift = (cols.astype(np.float64) * sx).astype(_F32)[:, None, None]
+        out: npt.NDArray[np.float32] = shift + base[None, :, 0::2]  # (n, k, 2): x1, x2
+        return out
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        shift = (rows.astype(np.float64) * sy).astype(_F32)[:, None, None]
+        out: npt.NDArray[np.float32] = shift + base[None, :, 1::2]
+        return out
+
+    return Grid(feature_map, len(base), x_part, y_part)
+
+
 def grid_anchors(
     feature_map: tuple[int, int], stride: tuple[int, int], base: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Every anchor of one level: ``(rows*cols*k, 4)`` float32, index ``(row*cols+col)*k+slot``.
-
-    Integer shifts ``(col * stride_x, row * stride_y)`` (exact in float32 below 2**24) plus the
-    rounded cell anchors; computed straight into the output array.
-    """
-    rows, cols = feature_map
-    k = len(base)
-    count = rows * cols * k
-    check_fits(
-        count * _BYTES_PER_ANCHOR,
-        f"{count:,} anchors as float32",
-        "use a smaller feature map or fewer sizes and ratios",
-    )
-    shift_x = (np.arange(cols, dtype=np.int64) * stride[1]).astype(_F32)
-    shift_y = (np.arange(rows, dtype=np.int64) * stride[0]).astype(_F32)
-    return shift_grid(shift_x, shift_y, base.astype(_F32, copy=False))
+    """Every anchor of one level: ``(rows*cols*k, 4)`` float32 (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(feature_map, stride, base).array()
+    return out
 
 
 def strides_for(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """``(stride_y, stride_x)`` per level: ``--strides`` if given, else image // feature map."""
-    given = params.get("strides")
-    if given is not None:
-        out = []
-        for value in per_level(params, "strides", len(maps)):
-            sy, sx = (float(v) for v in value)
-            for v in (sy, sx):
-                if not (math.isfinite(v) and v > 0 and v.is_integer()):
-                    raise AnchorError(
-                        f"--strides: {v:g} is not a whole number of pixels >= 1 (torchvision "
-                        "strides are image_size // feature_map, always whole pixels)"
-                    )
-            out.append((int(sy), int(sx)))
-        return out
-    image = params.get("image_size")
-    if image is None:
-        raise AnchorError(
-            "--image-size is required: torchvision derives each stride as image size // "
-            "feature map (or give --strides STRIDE_Y,STRIDE_X)"
-        )
-    width, height = _image_size(image)
+    if params.get("strides") is not None:
+        given = checks.strides(params, "strides", len(maps), RULES, whole_pixels=True)
+        return [(int(sy), int(sx)) for sy, sx in given]
+    width, height = checks.image_size(
+        params,
+        "torchvision derives each stride as image size // feature map (or give --strides "
+        "STRIDE_Y,STRIDE_X)",
+    )
     out = []
     for rows, cols in maps:
         sy, sx = height // rows, width // cols
         if sy < 1 or sx < 1:
             raise AnchorError(
-                f"--image-size: {width}x{height} is smaller than the {rows}x{cols} feature map, "
+                f"--input-size: {width}x{height} is smaller than the {rows}x{cols} feature map, "
                 "so image // feature map gives stride 0 (every anchor on one point); give the "
                 "input image size WxH in pixels"
             )
@@ -181,47 +182,37 @@ def strides_for(params: Params, maps: Sequence[tuple[int, int]]) -> list[tuple[i
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy, in torchvision order (see the module rules)."""
-    maps = checked_feature_maps(params)
+    maps = checks.feature_maps(params)
     defaults = {o.name: o.default for o in OPTIONS}
-    sizes = per_level(params, "sizes", len(maps), defaults["sizes"])
-    ratios = per_level(params, "ratios", len(maps), defaults["ratios"])
+    n = len(maps)
+    sizes = checks.level_floats(
+        params, "sizes", n, checks.meaning(RULES, "sizes"), defaults["sizes"]
+    )
+    ratios = checks.level_floats(
+        params, "ratios", n, checks.meaning(RULES, "ratios"), defaults["ratios"]
+    )
     strides = strides_for(params, maps)
     levels = []
-    for fm, level_sizes, level_ratios, stride in zip(maps, sizes, ratios, strides, strict=True):
-        s = _positive("sizes", level_sizes, "a size is the side of the equal-area square, pixels")
-        r = _positive("ratios", level_ratios, "aspect_ratios = height / width")
-        base = base_anchors(s, r)
+    for fm, s, r, stride in zip(maps, sizes, ratios, strides, strict=True):
+        checks.per_cell(len(s) * len(r), RULES, f"{len(s)} sizes x {len(r)} ratios")
+        with np.errstate(all="ignore"):
+            base = base_anchors(s, r)
         pairs = [{"size": size, "ratio": ratio} for ratio in r for size in s]
+        level_grid = grid(fm, stride, base)
+        level_grid = checks.extents(
+            level_grid,
+            base[:, 2].astype(np.float64) - base[:, 0],
+            base[:, 3].astype(np.float64) - base[:, 1],
+            RULES,
+            centres="--strides/--input-size",
+            shapes="--sizes/--ratios",
+        )
         levels.append(
-            Level(
-                feature_map=fm,
+            grid_level(
+                level_grid,
                 stride=(float(stride[0]), float(stride[1])),
                 center0=(0.0, 0.0),
                 shapes=shapes_from_cell(base, pairs),
-                anchors=grid_anchors(fm, stride, base),
             )
         )
     return levels
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    width, height = image
-    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
-        raise AnchorError(
-            f"--image-size: {width}x{height} is not WxH in whole pixels >= 1 (torchvision "
-            "reads it from the padded input tensor's shape)"
-        )
-    return int(width), int(height)
-
-
-def _positive(name: str, values: Sequence[Any], meaning: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out:
-        raise AnchorError(f"--{name}: give at least one value ({meaning})")
-    for value in out:
-        if not (math.isfinite(value) and value > 0):
-            raise AnchorError(
-                f"--{name}: {value:g} is not a positive finite number ({meaning}; torchvision "
-                "would silently make empty, mirrored or NaN boxes from it)"
-            )
-    return out

@@ -44,23 +44,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
     CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    is_whole,
+    grid_level,
     per_level,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "torchvision-ssd"
 
@@ -176,14 +175,27 @@ def centres(
     quotient taken in double, then float32), or the feature map's cols and rows.
     """
     rows, cols = feature_map
-    width, height = image_size
+    return (
+        centre_values(np.arange(cols), _divisor(feature_map, image_size, step, 1)),
+        centre_values(np.arange(rows), _divisor(feature_map, image_size, step, 0)),
+    )
+
+
+def _divisor(
+    feature_map: tuple[int, int], image_size: tuple[int, int], step: float | None, axis: int
+) -> np.float32:
+    """``f`` of axis 0 (y) or 1 (x): the feature map's side, or image side / step."""
     if step is None:
-        fx, fy = _F32(cols), _F32(rows)
-    else:
-        fx, fy = _F32(width / step), _F32(height / step)
-    cx = (np.arange(cols, dtype=np.int64).astype(_F32) + _F32(0.5)) / fx
-    cy = (np.arange(rows, dtype=np.int64).astype(_F32) + _F32(0.5)) / fy
-    return cx.astype(_F32), cy.astype(_F32)
+        return _F32(feature_map[axis])
+    side = image_size[1] if axis == 0 else image_size[0]
+    with np.errstate(all="ignore"):
+        return _F32(side / step)
+
+
+def centre_values(index: npt.NDArray[np.int64], f: np.float32) -> npt.NDArray[np.float32]:
+    """``(i + 0.5) / f`` in float32 for the given indices."""
+    out: npt.NDArray[np.float32] = ((index.astype(_F32) + _F32(0.5)) / f).astype(_F32)
+    return out
 
 
 def normalized_boxes(
@@ -196,14 +208,50 @@ def normalized_boxes(
 
     What torchvision keeps before converting to pixels (its ``_grid_default_boxes``).
     """
-    rows, cols = feature_map
-    k = len(pairs)
-    cx, cy = centres(feature_map, image_size, step)
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    out[..., 0] = cx[None, :, None]
-    out[..., 1] = cy[:, None, None]
-    out[..., 2:] = pairs[None, None, :, :]
-    return out.reshape(-1, 4)
+    fx = _divisor(feature_map, image_size, step, 1)
+    fy = _divisor(feature_map, image_size, step, 0)
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        cx = np.broadcast_to(centre_values(cols, fx)[:, None], (len(cols), len(pairs)))
+        w = np.broadcast_to(pairs[None, :, 0], (len(cols), len(pairs)))
+        return np.stack([cx, w], axis=-1)
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        cy = np.broadcast_to(centre_values(rows, fy)[:, None], (len(rows), len(pairs)))
+        h = np.broadcast_to(pairs[None, :, 1], (len(rows), len(pairs)))
+        return np.stack([cy, h], axis=-1)
+
+    grid_ = Grid(feature_map, len(pairs), x_part, y_part)
+    out: npt.NDArray[np.float32] = grid_.array()
+    return out
+
+
+def grid(
+    feature_map: tuple[int, int],
+    image_size: tuple[int, int],
+    pairs: npt.NDArray[np.float32],
+    step: float | None,
+) -> Grid:
+    """One level's pixel xyxy boxes on demand, from its used ``(w, h)`` pairs.
+
+    ``x1 = (cx - 0.5 * w) * W``, ``y1 = (cy - 0.5 * h) * H``, ``x2 = (cx + 0.5 * w) * W``,
+    ``y2 = (cy + 0.5 * h) * H``, each step rounded to float32 as torch does.
+    """
+    fx = _divisor(feature_map, image_size, step, 1)
+    fy = _divisor(feature_map, image_size, step, 0)
+    half_w = _F32(0.5) * pairs[:, 0]
+    half_h = _F32(0.5) * pairs[:, 1]
+    size_x, size_y = _F32(image_size[0]), _F32(image_size[1])
+
+    def x_part(cols: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        cx = centre_values(cols, fx)[:, None]
+        return np.stack([(cx - half_w) * size_x, (cx + half_w) * size_x], axis=-1)
+
+    def y_part(rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        cy = centre_values(rows, fy)[:, None]
+        return np.stack([(cy - half_h) * size_y, (cy + half_h) * size_y], axis=-1)
+
+    return Grid(feature_map, len(pairs), x_part, y_part)
 
 
 def level_anchors(
@@ -212,79 +260,70 @@ def level_anchors(
     pairs: npt.NDArray[np.float32],
     step: float | None,
 ) -> npt.NDArray[np.float32]:
-    """One level's ``(rows*cols*k, 4)`` float32 pixel xyxy boxes from its used ``(w, h)`` pairs.
-
-    ``x1 = (cx - 0.5 * w) * W``, ``y1 = (cy - 0.5 * h) * H``, ``x2 = (cx + 0.5 * w) * W``,
-    ``y2 = (cy + 0.5 * h) * H``, each step rounded to float32 as torch does.
-    """
-    rows, cols = feature_map
-    k = len(pairs)
-    count = rows * cols * k
-    check_fits(
-        count * _BYTES_PER_ANCHOR,
-        f"{count:,} default boxes as float32",
-        "use a smaller feature map or fewer ratios",
-    )
-    cx, cy = centres(feature_map, image_size, step)
-    half_w = _F32(0.5) * pairs[:, 0]
-    half_h = _F32(0.5) * pairs[:, 1]
-    size_x, size_y = _F32(image_size[0]), _F32(image_size[1])
-    # x coordinates depend on (col, slot) only, y on (row, slot): work them out once each.
-    x1 = (cx[:, None] - half_w[None, :]) * size_x  # (cols, k)
-    x2 = (cx[:, None] + half_w[None, :]) * size_x
-    y1 = (cy[:, None] - half_h[None, :]) * size_y  # (rows, k)
-    y2 = (cy[:, None] + half_h[None, :]) * size_y
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    out[..., 0] = x1[None, :, :]
-    out[..., 1] = y1[:, None, :]
-    out[..., 2] = x2[None, :, :]
-    out[..., 3] = y2[:, None, :]
-    return out.reshape(-1, 4)
+    """One level's ``(rows*cols*k, 4)`` float32 pixel xyxy boxes (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(feature_map, image_size, pairs, step).array()
+    return out
 
 
 def generate(params: Params) -> list[Level]:
     """Every level's default boxes in pixels, xyxy, in torchvision order (see the rules)."""
-    maps = checked_feature_maps(params)
-    image = _image_size(params.get("image_size"))
+    maps = checks.feature_maps(params)
+    image = checks.image_size(
+        params,
+        "torchvision returns default boxes in pixels (normalized boxes times the image width "
+        "and height)",
+    )
     m = len(maps)
     if params.get("ratios") is None:
         raise AnchorError(
             "--ratios is required (torchvision's aspect_ratios, width / height, one list per "
-            "level; ssd300 uses 2 / 2,3 / 2,3 / 2,3 / 2 / 2)"
+            "level; ssd300 uses 2 / 2,3 / 2,3 / 2,3 / 2 / 2; an empty list '' gives a level "
+            "only the two squares)"
         )
-    ratios = [
-        _positive("ratios", r, "aspect_ratios = width / height", allow_empty=True)
-        for r in per_level(params, "ratios", m)
-    ]
+    ratios = checks.level_floats(
+        params, "ratios", m, checks.meaning(RULES, "ratios"), allow_empty=True
+    )
     steps: list[float | None] = [None] * m
     if params.get("steps") is not None:
-        steps = [_positive_one("steps", s) for s in per_level(params, "steps", m)]
+        steps = [
+            checks.number(s, "steps", "centre spacing in pixels", positive=True)
+            for s in per_level(params, "steps", m)
+        ]
     scales = _scales(params, m)
-    clip = params.get("clip")
-    clip = True if clip is None else bool(clip)
+    clip = checks.flag_value(params, "clip", True)
     width, height = image
     levels = []
     for k, (fm, level_ratios, step) in enumerate(zip(maps, ratios, steps, strict=True)):
-        raw, slot_params = wh_pairs(scales[k], scales[k + 1], level_ratios)
+        checks.per_cell(2 + 2 * len(level_ratios), RULES, f"{len(level_ratios)} ratios")
+        with np.errstate(all="ignore"):
+            raw, slot_params = wh_pairs(scales[k], scales[k + 1], level_ratios)
         used = np.clip(raw, _F32(0), _F32(1)) if clip else raw
-        cx, cy = centres(fm, image, step)
         rows, cols = fm
+        level_grid = grid(fm, image, used, step)
+        with np.errstate(all="ignore"):
+            px_w = used[:, 0] * _F32(width)
+            px_h = used[:, 1] * _F32(height)
+        level_grid = checks.extents(
+            level_grid,
+            px_w.astype(np.float64),
+            px_h.astype(np.float64),
+            RULES,
+            centres="--steps/--input-size",
+            shapes="--scales/--min-ratio/--max-ratio/--ratios",
+        )
         stride = (float(step), float(step)) if step is not None else (height / rows, width / cols)
+        first = np.zeros(1, dtype=np.int64)
+        cx0 = centre_values(first, _divisor(fm, image, step, 1))[0]
+        cy0 = centre_values(first, _divisor(fm, image, step, 0))[0]
         levels.append(
-            Level(
-                feature_map=fm,
+            grid_level(
+                level_grid,
                 stride=stride,
-                center0=(float(cx[0] * _F32(width)), float(cy[0] * _F32(height))),
+                center0=(float(cx0 * _F32(width)), float(cy0 * _F32(height))),
                 shapes=tuple(
-                    CellShape(
-                        slot,
-                        p,
-                        float(used[slot, 0] * _F32(width)),
-                        float(used[slot, 1] * _F32(height)),
-                    )
+                    CellShape(slot, p, float(px_w[slot]), float(px_h[slot]))
                     for slot, p in enumerate(slot_params)
                 ),
-                anchors=level_anchors(fm, image, used, step),
             )
         )
     return levels
@@ -299,54 +338,19 @@ def _scales(params: Params, m: int) -> list[float]:
                 "--scales: give either --scales or --min-ratio/--max-ratio, not both "
                 "(torchvision ignores min_ratio and max_ratio when scales are given)"
             )
-        scales = _positive("scales", given, "a scale is a fraction of the image side")
+        scales = checks.floats(given, "scales", "a scale is a fraction of the image side")
         if len(scales) != m + 1:
             raise AnchorError(
                 f"--scales: {len(scales)} given for {m} feature map(s); give {m + 1} "
                 "(s_0..s_m: the last one only sets s'_k = sqrt(s_k * s_k+1) of the last level)"
             )
         return list(scales)
-    lo = 0.15 if min_ratio is None else _positive_one("min_ratio", min_ratio)
-    hi = 0.9 if max_ratio is None else _positive_one("max_ratio", max_ratio)
+    why = "a scale is a fraction of the image side"
+    lo = 0.15 if min_ratio is None else checks.number(min_ratio, "min_ratio", why, positive=True)
+    hi = 0.9 if max_ratio is None else checks.number(max_ratio, "max_ratio", why, positive=True)
     if lo > hi:
         raise AnchorError(
             f"--min-ratio: {lo:g} is larger than --max-ratio {hi:g}; the scales would shrink "
             "from level to level"
         )
     return resolve_scales(m, None, lo, hi)
-
-
-def _image_size(image: Any) -> tuple[int, int]:
-    if image is None:
-        raise AnchorError(
-            "--image-size is required: torchvision returns default boxes in pixels (normalized "
-            "boxes times the image width and height)"
-        )
-    width, height = image
-    if not (is_whole(width) and is_whole(height) and width >= 1 and height >= 1):
-        raise AnchorError(
-            f"--image-size: {width}x{height} is not WxH in whole pixels >= 1 (torchvision "
-            "reads it from the input tensor's shape)"
-        )
-    return int(width), int(height)
-
-
-def _positive(
-    name: str, values: Sequence[Any], meaning: str, allow_empty: bool = False
-) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
-    if not out and not allow_empty:
-        raise AnchorError(f"--{name.replace('_', '-')}: give at least one value ({meaning})")
-    for value in out:
-        _positive_one(name, value)
-    return out
-
-
-def _positive_one(name: str, value: Any) -> float:
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise AnchorError(
-            f"--{name.replace('_', '-')}: {number:g} is not a positive finite number "
-            "(torchvision would silently make empty, mirrored or NaN boxes from it)"
-        )
-    return number

@@ -19,7 +19,7 @@ ultralytics/yolov5 ``models/yolov5s.yaml``, ``models/yolo.py`` (``Detect``)):
   whose logits are zero. The box is then ``w x h`` (darknet ``exp(0) * anchor``, YOLOv5
   ``(2 * sigmoid(0))^2 * anchor``).
 * **Strides**: one per level, the same on both axes; maps are exactly ``input / stride``.
-  Without ``--strides``: derived from ``--image-size`` as the power of two with
+  Without ``--strides``: derived from ``--input-size`` as the power of two with
   ``ceil(image / stride) = feature map``, or, on three maps, 8, 16 and 32 for the largest,
   middle and smallest map (so both YOLOv5's P3-first and darknet's P5-first order work).
 * **Order here**: cell-major like every other convention, index
@@ -38,26 +38,24 @@ anchors and power-of-two strides every coordinate is exact.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
+    CellShape,
+    Grid,
     Level,
     Option,
     Params,
     Rules,
-    checked_feature_maps,
-    checked_image_size,
+    grid_level,
     per_level,
-    shapes_from_cell,
-    yx_pair,
 )
 from anchorctl.errors import AnchorError
-from anchorctl.memory import check_fits
 
 NAME = "yolo"
 
@@ -96,7 +94,7 @@ OPTIONS = (
     Option(
         "strides",
         "yx",
-        "stride of each level in pixels, the same on both axes [default: from --image-size; "
+        "stride of each level in pixels, the same on both axes [default: from --input-size; "
         "on three maps 8,16,32 from the largest map to the smallest]",
         per_level=True,
     ),
@@ -112,29 +110,28 @@ OPTIONS = (
 _F32 = np.float32
 
 
+def grid(feature_map: tuple[int, int], stride: float, wh: npt.NDArray[np.float32]) -> Grid:
+    """One level's anchors on demand: float32 xyxy, index ``(row*cols+col)*k+slot``.
+
+    ``wh`` is ``(k, 2)`` float32 pixels; centres ``(i + 0.5) * stride`` in float32, corners
+    ``centre -+ w / 2``.
+    """
+    s = _F32(stride)
+    half = (wh / _F32(2)).astype(_F32)  # (k, 2): half_w, half_h
+
+    def part(index: npt.NDArray[np.int64], axis: int) -> npt.NDArray[np.float32]:
+        centre = ((index.astype(_F32) + _F32(0.5)) * s)[:, None]
+        return np.stack([centre - half[:, axis], centre + half[:, axis]], axis=-1)
+
+    return Grid(feature_map, len(wh), lambda c: part(c, 0), lambda r: part(r, 1))
+
+
 def level_anchors(
     feature_map: tuple[int, int], stride: float, wh: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """One level's anchors: ``(rows*cols*k, 4)`` float32 xyxy, index ``(row*cols+col)*k+slot``.
-
-    ``wh`` is ``(k, 2)`` float32 pixels; centres ``(i + 0.5) * stride`` in float32.
-    """
-    rows, cols = feature_map
-    k = len(wh)
-    count = rows * cols * k
-    check_fits(
-        count * 16, f"{count:,} anchors as float32", "use a smaller feature map or fewer anchors"
-    )
-    s = _F32(stride)
-    cx = (np.arange(cols, dtype=_F32) + _F32(0.5)) * s
-    cy = (np.arange(rows, dtype=_F32) + _F32(0.5)) * s
-    half_w, half_h = wh[:, 0] / _F32(2), wh[:, 1] / _F32(2)
-    out = np.empty((rows, cols, k, 4), dtype=_F32)
-    np.subtract(cx[None, :, None], half_w[None, None, :], out=out[..., 0])
-    np.subtract(cy[:, None, None], half_h[None, None, :], out=out[..., 1])
-    np.add(cx[None, :, None], half_w[None, None, :], out=out[..., 2])
-    np.add(cy[:, None, None], half_h[None, None, :], out=out[..., 3])
-    return out.reshape(-1, 4)
+    """One level's anchors: ``(rows*cols*k, 4)`` float32 xyxy (see :func:`grid`)."""
+    out: npt.NDArray[np.float32] = grid(feature_map, stride, wh).array()
+    return out
 
 
 def anchor_major(
@@ -158,71 +155,66 @@ def anchor_major(
 
 def generate(params: Params) -> list[Level]:
     """Every level's anchors in pixels, xyxy, cell-major (see the module rules)."""
-    maps = checked_feature_maps(params)
+    maps = checks.feature_maps(params)
     strides = _strides(params, maps)
-    grid = bool(params.get("grid_units"))
+    units = bool(params.get("grid_units"))
     if params.get("anchors") is not None:
-        given = [_pairs(p) for p in per_level(params, "anchors", len(maps))]
+        given = [
+            checks.wh_pairs(p, "anchors", "an anchor is WxH in input pixels", where=_where(i, maps))
+            for i, p in enumerate(per_level(params, "anchors", len(maps)))
+        ]
     else:
         given = []
         for stride in strides:
             preset = COCO_ANCHORS.get(int(stride)) if float(stride).is_integer() else None
-            if preset is None or grid:
+            if preset is None or units:
                 raise AnchorError(
                     f"--anchors is required: the default COCO anchors exist for strides 8, 16 "
                     f"and 32 in pixels, not stride {stride:g}"
-                    + (" with --grid-units" if grid else "")
+                    + (" with --grid-units" if units else "")
                 )
             given.append(preset)
     levels = []
     for fm, stride, pairs in zip(maps, strides, given, strict=True):
-        wh = np.asarray(pairs, dtype=np.float64).astype(_F32)
-        if grid:
-            wh = (wh * _F32(stride)).astype(_F32)
-        anchors = level_anchors(fm, stride, wh)
-        k = len(pairs)
-        slot_params = [{"w": float(w), "h": float(h)} for w, h in wh]
+        checks.per_cell(len(pairs), RULES, f"{len(pairs)} anchors")
+        with np.errstate(all="ignore"):
+            wh = np.asarray(pairs, dtype=np.float64).astype(_F32)
+            if units:
+                wh = (wh * _F32(stride)).astype(_F32)
+        level_grid = grid(fm, stride, wh)
+        level_grid = checks.extents(
+            level_grid,
+            wh[:, 0].astype(np.float64),
+            wh[:, 1].astype(np.float64),
+            RULES,
+            centres="--strides",
+            shapes="--anchors",
+        )
         half = _F32(0.5) * _F32(stride)
         levels.append(
-            Level(
-                feature_map=fm,
+            grid_level(
+                level_grid,
                 stride=(float(stride), float(stride)),
                 center0=(float(half), float(half)),
-                shapes=shapes_from_cell(anchors[:k], slot_params),
-                anchors=anchors,
+                shapes=tuple(
+                    CellShape(slot, {"w": float(w), "h": float(h)}, float(w), float(h))
+                    for slot, (w, h) in enumerate(wh)
+                ),
             )
         )
     return levels
 
 
+def _where(index: int, maps: Sequence[Any]) -> str:
+    return f" (level {index})" if len(maps) > 1 else ""
+
+
 def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
     if params.get("strides") is not None:
-        out = []
-        for value in per_level(params, "strides", len(maps)):
-            sy, sx = yx_pair(value)
-            for v in (sy, sx):
-                if not (math.isfinite(v) and v > 0):
-                    raise AnchorError(f"--strides: {v:g} is not a positive number of pixels")
-            if sy != sx:
-                raise AnchorError(
-                    f"--strides: {sy:g},{sx:g} differ; a YOLO detection layer has one stride, "
-                    "the same on both axes"
-                )
-            out.append(sx)
-        return out
-    image = params.get("image_size")
-    if image is not None:
-        width, height = checked_image_size(image)
-        derived = []
-        for rows, cols in maps:
-            found = _power_of_two_stride(width, height, rows, cols)
-            if found is None:
-                raise AnchorError(
-                    f"--strides: no power-of-two stride turns the {width}x{height} image into "
-                    f"the {rows}x{cols} feature map (YOLO maps are input / stride); give --strides"
-                )
-            derived.append(float(found))
-        return derived
+        return [x for _, x in checks.strides(params, "strides", len(maps), RULES, same_axes=True)]
+    if params.get("image_size") is not None:
+        image = checks.image_size(params)
+        return [float(s) for s in checks.derived_strides(image, maps, RULES)]
     if len(maps) == 3:
         by_size = sorted(range(3), key=lambda i: -maps[i][0] * maps[i][1])
         out = [0.0, 0.0, 0.0]
@@ -230,27 +222,6 @@ def _strides(params: Params, maps: Sequence[tuple[int, int]]) -> list[float]:
             out[index] = value
         return out
     raise AnchorError(
-        f"--strides is required on {len(maps)} feature maps (or give --image-size; three maps "
+        f"--strides is required on {len(maps)} feature maps (or give --input-size; three maps "
         "default to 8, 16, 32 from the largest map to the smallest)"
     )
-
-
-def _power_of_two_stride(width: int, height: int, rows: int, cols: int) -> int | None:
-    """The smallest ``2**k`` with ``ceil(height / 2**k) = rows``, ``ceil(width / 2**k) = cols``."""
-    for k in range(31):
-        s = 1 << k
-        if -(-height // s) == rows and -(-width // s) == cols:
-            return s
-    return None
-
-
-def _pairs(value: Sequence[Any]) -> tuple[tuple[float, float], ...]:
-    pairs = tuple((float(w), float(h)) for w, h in value)
-    if not pairs:
-        raise AnchorError("--anchors: give at least one WxH pair per level")
-    for w, h in pairs:
-        if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
-            raise AnchorError(
-                f"--anchors: {w:g}x{h:g} is not a box; width and height must be positive"
-            )
-    return pairs
