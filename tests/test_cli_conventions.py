@@ -32,6 +32,17 @@ def test_conventions_lists_every_one_with_what_it_reads() -> None:
     assert run("conventions", "show", "caffe").exit_code == 2
 
 
+def test_conventions_show_says_what_bit_exactness_depends_on() -> None:
+    # torch's float32 sqrt is not correctly rounded on every CPU; each convention that takes
+    # it says so where its rules are shown, and one without such a caveat says nothing
+    for name in ("torchvision", "mmdet", "d2l", "detectron2"):
+        rules = conventions.load(name).RULES
+        assert rules.exactness
+        shown = run("conventions", "show", name).stdout
+        assert f"  bit-exact:      {rules.exactness}" in shown, name
+    assert "bit-exact:" not in run("conventions", "show", "mxnet").stdout
+
+
 def test_every_convention_option_is_a_command_line_option() -> None:
     for name, readers in convention_options().items():
         convention, option = readers[0]

@@ -77,6 +77,21 @@ def test_numbers_are_finite_within_float32_and_positive_when_asked(value: Any, w
     assert "\n" not in str(info.value)
 
 
+def test_whole_pixel_strides_stop_at_the_largest_input_side() -> None:
+    # torchvision derives a stride as input side // map, so no stride exceeds the largest
+    # side; past 2**53 a float64 is "whole" whatever was typed
+    rules = conventions.load("torchvision").RULES
+    top = float(checks.MAX_SIDE)
+    assert checks.strides({"strides": [(top, 16)]}, "strides", 1, rules, whole_pixels=True) == [
+        (top, 16)
+    ]
+    with pytest.raises(AnchorError, match="--strides: 1e\\+30 is larger than any torchvision"):
+        checks.strides({"strides": [(1e30, 1e30)]}, "strides", 1, rules, whole_pixels=True)
+    # a stride that is not whole pixels (MMDetection's) is bounded by float32 alone
+    mm = conventions.load("mmdet").RULES
+    assert checks.strides({"strides": [(1e30, 1e30)]}, "strides", 1, mm) == [(1e30, 1e30)]
+
+
 def test_per_cell_refuses_runaway_counts_as_too_large() -> None:
     rules = conventions.load("mmdet").RULES
     checks.per_cell(checks.MAX_PER_CELL, rules, "ok")

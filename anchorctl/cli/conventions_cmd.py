@@ -75,8 +75,10 @@ def show(name: str, fmt: str) -> None:
         f"  rounding:       {row['rounding']}",
         f"  clip:           {row['clip']}",
         f"  native boxes:   {row['native_format']}",
-        "  options:",
     ]
+    if row["exactness"]:
+        lines.append(f"  bit-exact:      {row['exactness']}")
+    lines.append("  options:")
     from anchorctl import conventions as registry
     from anchorctl.cli.helptext import option_row
 

@@ -252,6 +252,14 @@ def strides(
                         f"{flag(name)}{where}: {_text(v)} is not a whole number of pixels >= 1 "
                         f"({rules.title} strides are whole pixels)"
                     )
+                # Past 2**53 a float64 is whole whatever was typed, and no input side (at most
+                # MAX_SIDE) divided by a map gives such a stride.
+                if v > MAX_SIDE:
+                    raise AnchorError(
+                        f"{flag(name)}{where}: {_text(v)} is larger than any {rules.title} "
+                        f"stride (whole pixels, at most {MAX_SIDE:,} = 2**53, the largest "
+                        "input side)"
+                    )
         if same_axes and y != x:
             raise AnchorError(
                 f"{flag(name)}{where}: {_text(y)},{_text(x)} differ; {rules.title} has one "
