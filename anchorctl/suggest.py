@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,9 @@ from anchorctl.fit.objectives import (
 )
 from anchorctl.fit.search import Budget, project, search_free, search_layout, served
 
+if TYPE_CHECKING:
+    from anchorctl.export import AnchorSet
+
 __all__ = [
     "CHUNK",
     "DEFAULT_SAMPLE",
@@ -68,6 +71,7 @@ __all__ = [
     "SuggestedLevel",
     "Suggestion",
     "Template",
+    "anchor_set_from_report",
     "express",
     "kmeans_anchors",
     "refine_anchors",
@@ -218,7 +222,7 @@ def suggest(
     free = search_free(
         free_layout(layout.counts, 4.0 * max(template.input_size)), rows, goal,
         seed=search_seed, finest_first=gram.finest_first, method=method, budget=plan,
-        progress=progress,
+        progress=progress, pad=not layout.free,
     )  # fmt: skip
     if layout.free:
         found = free
@@ -272,6 +276,40 @@ def k_scores(
 ) -> list[LevelSuggestion]:
     """:func:`suggest` for each ``k`` of ``ks`` (conventions of free pairs only), to choose k."""
     return [suggest(boxes, template, k=int(k), **options) for k in ks]
+
+
+def anchor_set_from_report(data: Any, where: str = "suggestion") -> AnchorSet:
+    """The per-level anchors of a ``suggest --format json`` report, for ``export.export``.
+
+    Reads ``levels`` (each ``stride`` in pixels and ``anchors`` ``[[w, h], ...]`` in input
+    pixels) and ``input_size`` ``[W, H]``; anything else is ignored. A report that is not one
+    is refused in one line naming ``where`` and the key.
+    """
+    from anchorctl.export import AnchorSet, LevelShapes
+
+    if not isinstance(data, dict) or not isinstance(data.get("levels"), list):
+        raise AnchorError(
+            f"{where}: not a suggest report (no 'levels' list); write one with "
+            "`anchorctl suggest ... --format json`"
+        )
+    levels = []
+    for index, level in enumerate(data["levels"]):
+        try:
+            pairs = tuple((float(w), float(h)) for w, h in level["anchors"])
+            stride = level.get("stride")
+            levels.append(LevelShapes(pairs, None if stride is None else float(stride)))
+        except (KeyError, TypeError, ValueError):
+            raise AnchorError(
+                f"{where}: levels[{index}] needs 'anchors' as [[w, h], ...] and a 'stride'"
+            ) from None
+    size = data.get("input_size")
+    input_size = None
+    if size is not None:
+        try:
+            input_size = (int(size[0]), int(size[1]))
+        except (TypeError, ValueError, IndexError):
+            raise AnchorError(f"{where}: 'input_size' is not [W, H]") from None
+    return AnchorSet(tuple(levels), input_size)
 
 
 def _checked_boxes(boxes: npt.ArrayLike) -> FloatArray:

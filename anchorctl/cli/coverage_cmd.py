@@ -55,6 +55,16 @@ Examples:
 @click.option("--worst", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many of the worst-covered boxes to list.")  # fmt: skip
 @click.option(
+    "--anchor-t",
+    "anchor_t",
+    type=click.FloatRange(min=1, min_open=True),
+    default=4.0,
+    show_default=True,
+    metavar="T",
+    help="YOLO's ratio threshold (anchor_t) for BPR and anchors per target: a box matches an "
+    "anchor whose width and height are both within 1/T..T of its own.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(("table", "json")),
@@ -108,6 +118,7 @@ def coverage(ctx: click.Context, /, **values: Any) -> None:
             image_index=ann.image_index,
             image_names=[image.name for image in ann.images],
             worst=values["worst"],
+            yolo_thr=values["anchor_t"],
             progress=advance,
         )
     report = {

@@ -84,12 +84,15 @@ def search_free(
     method: str = "means",
     budget: Budget = Budget(),
     progress: Progress | None = None,
+    pad: bool = False,
 ) -> Found:
     """The best free anchors: k-means restarts, polish, then mutation + polish rounds.
 
     ``layout`` is a free layout (``free_layout``), ``rows`` what the objective is measured on
     (k-means runs on the distinct shapes of the fast subsample, each weighted by the boxes it
-    stands for); ``finest_first`` is the level order k-means centres fill by area.
+    stands for); ``finest_first`` is the level order k-means centres fill by area. With
+    fewer distinct shapes than anchors, ``pad`` gives every shape an anchor and repeats the
+    most frequent ones (the free optimum is then exact); otherwise that is an error.
     """
     k = layout.slots
     children = np.random.SeedSequence(int(seed)).spawn(3)
@@ -99,6 +102,12 @@ def search_free(
     steps = len(restart_seeds) + budget.kicks + 1
     points, inverse = np.unique(fast.wh, axis=0, return_inverse=True)
     counts = np.rint(np.bincount(inverse.reshape(-1), weights=fast.weight)).astype(np.int64)
+    if k > len(points) and pad:
+        extra = np.argsort(-counts, kind="stable")[np.arange(k - len(points)) % len(points)]
+        start = free_values(fill_by_area(np.concatenate([points, points[extra]]), layout.counts,
+                                         finest_first))  # fmt: skip
+        x, value = _final(layout, start, rows, fast, objective, budget)
+        return Found(x, layout.shapes(x), value)
     if k > len(points):
         raise AnchorError(
             f"--k: {k} anchors but the boxes have only {len(points)} distinct shapes; give "
