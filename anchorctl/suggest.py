@@ -49,7 +49,7 @@ from anchorctl.fit.objectives import (
     Metrics,
     Objective,
     Rows,
-    metrics,
+    metrics_of,
     nearest_offsets,
 )
 from anchorctl.fit.search import Budget, project, search_free, search_layout, served
@@ -238,18 +238,29 @@ def suggest(
     strides = made.strides_px()
     levels = tuple(SuggestedLevel(i, strides[i], shapes) for i, shapes in enumerate(made.shapes()))
     thresholds = tuple(sorted({0.5, 0.7, goal.iou}))
-
-    def measure(shapes: FloatArray, level: npt.NDArray[np.int64], where: Template) -> Metrics:
-        return metrics(box, shapes, anchor_t=goal.anchor_t, centres=where.centres(),
-                       level=level, thresholds=thresholds)  # fmt: skip
-
     made_level = np.repeat(np.arange(len(levels)), [len(lv.anchors) for lv in levels])
-    suggested = measure(np.concatenate([lv.anchors for lv in levels]), made_level, made)
     now_shapes = template.shapes()
     now_level = np.repeat(np.arange(len(now_shapes)), [len(s) for s in now_shapes])
-    current = measure(np.concatenate(now_shapes), now_level, template)
     free_levels = _split(free.shapes, layout.counts, strides)
-    free_metrics = measure(free.shapes, layout.level, template)
+    # one pass over every box for the three anchor sets when they share their centres (every
+    # grammar keeps them, except MMDetection's with a centre offset, which moves with the base)
+    sets = [np.concatenate([lv.anchors for lv in levels]), np.concatenate(now_shapes), free.shapes]
+    kinds = [made_level, now_level, layout.level]
+    same = all(
+        np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        for a, b in zip(made.centres(), template.centres(), strict=True)
+    )
+
+    def measure(which: list[int], grid: Template) -> list[Metrics]:
+        return metrics_of(box, [sets[i] for i in which], anchor_t=goal.anchor_t,
+                          centres=grid.centres(), levels=[kinds[i] for i in which],
+                          thresholds=thresholds)  # fmt: skip
+
+    if same:
+        suggested, current, free_metrics = measure([0, 1, 2], template)
+    else:
+        (suggested,) = measure([0], made)
+        current, free_metrics = measure([1, 2], template)
     return LevelSuggestion(
         convention=template.convention,
         params=params,

@@ -2,16 +2,16 @@
 
 Three pieces, each deterministic for a seeded ``numpy.random.Generator``:
 
-* :func:`polish`, a local ascent that never lowers the score. Every objective is a weighted
-  mean over boxes of the *best* gain over the anchors, so it is at least the mean gain of each
-  box against any fixed choice of anchor for it (its *assigned* slot). Holding the current
-  best slot of every box fixed, a compass search in log space (each free value up and down by
-  a step, all improving moves taken together when that is better, the step halved when none
-  improves, down to ``tol``) raises that lower bound; the boxes are then re-assigned to their
-  best slots, which can only raise it further, and the two steps repeat until the score stops
-  rising. (This is the k-means alternation with the objective itself in place of the mean: a
-  minorize-maximize scheme.) A compass step costs one gain per box and candidate, not one per
-  box, candidate and anchor.
+* :func:`polish`, a local ascent on the objective itself. Each box counts for its best slot,
+  so the score's slope with respect to a slot's log width and log height is the sum of its
+  boxes' slopes (exact for the IoU and the ratio fitness wherever they are smooth; recall's
+  count is replaced by a logistic step :data:`~anchorctl.fit.objectives.SMOOTH` wide for the
+  slope only), and the layout's linear map carries it to the free values. Adam steps
+  (step size cosine-decayed from :data:`RATE` to :data:`FINAL_RATE`, in log units) follow it
+  for a fixed number of iterations; the best point seen is returned, so a polish never ends
+  below its start. Measured on the benchmarks' 37,939 VOC-like boxes (k = 9, one k-means
+  start): a compass search on the same objective reached a lower mean IoU (0.68539 against
+  0.68558) in 3.7 times the time, and IoU k-means' own mean update stops at 0.67639.
 * :func:`differential_evolution`: DE/best/1/bin with the mutation factor dithered in
   ``[0.5, 1)`` each generation and crossover 0.7 (scipy's ``differential_evolution`` defaults,
   which MMDetection's ``optimize_anchors.py`` uses), on the whole population at once; starting

@@ -428,40 +428,62 @@ def metrics(
     ``centres`` (per level, as :func:`nearest_offsets` takes them) and ``level`` ``(K,)`` add
     the position-aware numbers. Blocked over the boxes, so memory stays near ``N`` floats.
     """
+    levels = None if level is None else [level]
+    return metrics_of(boxes, [shapes], anchor_t=anchor_t, centres=centres, levels=levels,
+                      thresholds=thresholds)[0]  # fmt: skip
+
+
+def metrics_of(
+    boxes: FloatArray,
+    sets: Sequence[FloatArray],
+    *,
+    anchor_t: float = 4.0,
+    centres: Sequence[tuple[FloatArray, FloatArray]] | None = None,
+    levels: Sequence[IntArray] | None = None,
+    thresholds: tuple[float, ...] = (0.5, 0.7),
+) -> list[Metrics]:
+    """:func:`metrics` of several anchor sets on the same boxes and grid, in one pass."""
     n = len(boxes)
     if n == 0:
         nan = float("nan")
-        return Metrics(0, nan, nan, nan, nan, None, None)
-    k = len(shapes)
+        return [Metrics(0, nan, nan, nan, nan, None, None) for _ in sets]
+    k = max(len(s) for s in sets)
     step = max(1, BLOCK // max(k, 1))
     limit = 1.0 / anchor_t
-    positional = centres is not None and level is not None
-    sums = {"iou": 0.0, "bpr": 0.0, "fit": 0.0, "apt": 0.0, "pos": 0.0}
-    above = dict.fromkeys(thresholds, 0)
-    aw, ah = shapes[None, :, 0], shapes[None, :, 1]
+    positional = centres is not None and levels is not None
+    keys = ("iou", "bpr", "fit", "apt", "pos")
+    sums = [dict.fromkeys(keys, 0.0) for _ in sets]
+    above = [dict.fromkeys(thresholds, 0) for _ in sets]
     for start in range(0, n, step):
         part = boxes[start : start + step]
         w, h = (part[:, 2] - part[:, 0])[:, None], (part[:, 3] - part[:, 1])[:, None]
-        iou = position_iou(w, h, 0.0, 0.0, aw, ah)
-        sums["iou"] += float(iou.max(axis=1).sum())
-        x = np.minimum(np.minimum(w, aw) / np.maximum(w, aw), np.minimum(h, ah) / np.maximum(h, ah))
-        top = x.max(axis=1)
-        sums["bpr"] += float((top > limit).sum())
-        sums["fit"] += float((top * (top > limit)).sum())
-        sums["apt"] += float((x > limit).sum())
-        if positional:
-            assert centres is not None and level is not None
-            off = nearest_offsets(part, centres)
-            pos = position_iou(w, h, off[level, 0].T, off[level, 1].T, aw, ah).max(axis=1)
-            sums["pos"] += float(pos.sum())
-            for t in thresholds:
-                above[t] += int((pos >= t).sum())
-    return Metrics(
-        boxes=n,
-        mean_iou=sums["iou"] / n,
-        bpr=sums["bpr"] / n,
-        fitness=sums["fit"] / n,
-        anchors_per_target=sums["apt"] / n,
-        recall={t: above[t] / n for t in thresholds} if positional else None,
-        mean_position_iou=sums["pos"] / n if positional else None,
-    )
+        off = nearest_offsets(part, centres) if positional and centres is not None else None
+        for i, shapes in enumerate(sets):
+            aw, ah = shapes[None, :, 0], shapes[None, :, 1]
+            total = sums[i]
+            total["iou"] += float(position_iou(w, h, 0.0, 0.0, aw, ah).max(axis=1).sum())
+            x = np.minimum(
+                np.minimum(w, aw) / np.maximum(w, aw), np.minimum(h, ah) / np.maximum(h, ah)
+            )
+            top = x.max(axis=1)
+            total["bpr"] += float((top > limit).sum())
+            total["fit"] += float((top * (top > limit)).sum())
+            total["apt"] += float((x > limit).sum())
+            if off is not None and levels is not None:
+                lv = levels[i]
+                pos = position_iou(w, h, off[lv, 0].T, off[lv, 1].T, aw, ah).max(axis=1)
+                total["pos"] += float(pos.sum())
+                for t in thresholds:
+                    above[i][t] += int((pos >= t).sum())
+    return [
+        Metrics(
+            boxes=n,
+            mean_iou=total["iou"] / n,
+            bpr=total["bpr"] / n,
+            fitness=total["fit"] / n,
+            anchors_per_target=total["apt"] / n,
+            recall={t: count[t] / n for t in thresholds} if positional else None,
+            mean_position_iou=total["pos"] / n if positional else None,
+        )
+        for total, count in zip(sums, above, strict=True)
+    ]

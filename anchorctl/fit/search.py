@@ -7,9 +7,12 @@
   best anchors followed by a polish, each kept only when it scores higher.
 * **Constrained layouts** (a framework's grammar), :func:`search_layout`: the current config,
   the *projection* of the free optimum (the layout values whose shapes best cover the free
-  anchors, each weighted by the boxes it serves) and a differential evolution on a subsample
-  of ``de_rows`` boxes that starts from both; every candidate is polished on all the rows and
-  the best kept.
+  anchors, each weighted by the boxes it serves) and a short differential evolution on a
+  subsample of ``de_rows`` boxes that starts from both; every candidate is polished and the
+  best kept.
+
+All of it works on at most ``fast_rows`` rows (a seeded subsample); the winner gets a last
+polish on every row (at most ``final_rows``).
 
 Measured on the benchmarks' VOC-like boxes (``benchmarks/bench_suggest.py``); the README's
 suggest section gives the numbers.
