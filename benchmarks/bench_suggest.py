@@ -46,7 +46,7 @@ reachable here (the survey in the project's reference notes found only imgaug's 
 quokka, whose photo licence is not stated), so none is used.
 
 Run: python benchmarks/bench_suggest.py [--quick] [--peer-python PATH] [--sets voc,coco,repo]
-     [--de-iters N] [--yolo-gen N]
+     [--de-iters N] [--yolo-gen N] [--objective mean-iou|bpr|recall] [--iou T] [--no-peers]
 ``--quick``: small sets, few generations, one of everything: every code path in seconds.
 """
 
@@ -181,6 +181,9 @@ def main() -> int:
     parser.add_argument("--sets", default=None, help="voc,coco,repo [quick: voc,repo]")
     parser.add_argument("--de-iters", type=int, default=None, help="DE maxiter [1000; quick 5]")
     parser.add_argument("--yolo-gen", type=int, default=None, help="YOLOv5 gen [1000; quick 20]")
+    parser.add_argument("--objective", default="mean-iou", help="anchorctl's objective")
+    parser.add_argument("--iou", type=float, default=0.5, help="for --objective recall")
+    parser.add_argument("--no-peers", action="store_true", help="anchorctl's methods only")
     args = parser.parse_args()
     de_iters = args.de_iters or (5 if args.quick else 1000)
     yolo_gen = args.yolo_gen or (20 if args.quick else 1000)
@@ -193,9 +196,12 @@ def main() -> int:
         print(f"\n== {name}: {len(boxes):,} boxes, letterboxed to {SIDE}x{SIDE}, k = 9")
         rows: list[tuple[str, dict[str, float] | None, float | None, str]] = []
         start = time.perf_counter()
-        ours = suggest(boxes, template, seed=0)
+        ours = suggest(boxes, template, seed=0, objective=args.objective, iou=args.iou)
         t_ours = time.perf_counter() - start
-        rows.append(("anchorctl suggest", evaluate(boxes, ours.anchors, template), t_ours, ""))
+        label = "anchorctl suggest" + (
+            "" if args.objective == "mean-iou" else f" ({args.objective})"
+        )
+        rows.append((label, evaluate(boxes, ours.anchors, template), t_ours, ""))
         start = time.perf_counter()
         km = kmeans_anchors(wh, min(9, len(np.unique(wh, axis=0))), seed=0)
         t_km = time.perf_counter() - start
@@ -207,6 +213,8 @@ def main() -> int:
             (f"YOLOv5 kmean_anchors (gen {yolo_gen})", "yolov5", {"gen": yolo_gen}),
             (f"MMDetection DE (maxiter {de_iters})", "de", {"iters": de_iters}),
         ):
+            if args.no_peers:
+                continue
             peer = run_peer(args.peer_python, method, wh.astype(np.float32), **task)
             if "skipped" in peer:
                 print(f"   skipped {label}: {peer['skipped']}")
