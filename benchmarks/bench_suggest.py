@@ -155,8 +155,11 @@ def run_peer(python: str | None, method: str, wh: np.ndarray, **task: Any) -> di
         spec = Path(tmp) / "task.json"
         spec.write_text(json.dumps({"method": method, "wh": str(Path(tmp) / "wh.npy"),
                                     "side": SIDE, **task}))  # fmt: skip
-        proc = subprocess.run([python, str(script), str(spec)], capture_output=True, text=True,
-                              cwd=tmp, check=False)  # fmt: skip
+        try:
+            proc = subprocess.run([python, str(script), str(spec)], capture_output=True,
+                                  text=True, cwd=tmp, check=False)  # fmt: skip
+        except OSError as exc:
+            return {"skipped": f"cannot start {python}: {exc.strerror}"}
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"skipped": f"{method} did not run in {python}: {last}"}
