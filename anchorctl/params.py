@@ -213,6 +213,9 @@ INPUT_SIZE = Size2D("WxH", "640x480", "network input width x height in pixels", 
 # A data set's own image size (coverage and suggest, for YOLO labels without their images).
 IMAGE_SIZE = Size2D("WxH", "640x480", "width x height in pixels, as image tools write it")
 IOU = click.FloatRange(0, 1)
+IOU_POSITIVE = click.FloatRange(0, 1, min_open=True)
+# YOLO's anchor_t: a box and an anchor match when each side is within 1/T..T of the other's.
+ANCHOR_T = click.FloatRange(min=1, min_open=True)
 
 
 class IouOrList(click.ParamType):  # type: ignore[type-arg]

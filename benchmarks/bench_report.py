@@ -5,8 +5,8 @@ and aspect ratios, fixed seed) is written as a CSV, then, each in-process throug
 
 * baseline: ``anchorctl coverage boxes.csv --preset ssd300 --format json``;
 * ``anchorctl report boxes.csv --preset ssd300 -o report.html``;
-* ``anchorctl report ... --suggest`` (IoU k-means on every box for the suggestion, on a
-  50,000-box sample for the k curve).
+* ``anchorctl report ... --suggest`` (``anchorctl suggest``'s search, seeing a seeded
+  50,000-box sample, for the suggestion in SSD300's options and for each k of the curve).
 
 Judged: each report file at most **3 MB** (the issue's limit for COCO-sized data) and the
 scatter at most 20,000 points. Reported, not judged: the times, and their ratio to the

@@ -27,7 +27,10 @@ def test_suggest_json_contract_and_determinism() -> None:
     assert areas == sorted(areas)
     assert data["after"]["mean_best_iou"] >= data["before"]["mean_best_iou"] - 1e-9
     assert json.loads(run(*args).stdout)["anchors"] == data["anchors"]  # same seed, same answer
-    assert data["expressed"]["exact"] is True  # YOLO anchors are explicit pairs: always exact
+    # 4 anchors on YOLOv5's 3 levels: the finest level takes the extra one, smallest first
+    assert [len(level["anchors"]) for level in data["levels"]] == [2, 1, 1]
+    assert [level["stride"] for level in data["levels"]] == [8, 16, 32]
+    assert [a for level in data["levels"] for a in level["anchors"]] == data["anchors"]
 
 
 def test_suggest_recovers_known_shapes(tmp_path: Path) -> None:

@@ -99,6 +99,7 @@ CASES: list[Case] = [
     Case("same-file", "count --config c.toml", 2, stdout="append:c.toml"),
     Case("same-file", f"compare --image {IMG} --sizes 0.2", 2, stdout="append:img.jpg"),
     Case("same-file", "export --config c.toml --to tf", 2, stdout="append:c.toml"),
+    Case("same-file", "export --suggestion s.json --to yolo", 2, stdout="append:s.json"),
     Case("same-file", f"coverage {COVER}", 2, stdout="append:boxes.csv"),
     Case("same-file", f"suggest {SUGGEST}", 2, stdout="append:boxes.csv"),
     Case("same-file", "report boxes.csv --preset ssd300 -o boxes.csv", 1),
@@ -154,6 +155,8 @@ CASES: list[Case] = [
     Case("unbounded", "count --config /dev/urandom", 1, refuse=True),
     Case("unbounded", "explain --config /dev/zero --cell 0,0", 1, refuse=True),
     Case("unbounded", "export --config /dev/zero --to tf", 1, refuse=True),
+    Case("unbounded", "export --suggestion /dev/zero --to yolo", 1, refuse=True),
+    Case("unbounded", "export --suggestion /dev/urandom --to mmdet", 1, refuse=True),
     pending("scale", Case("unbounded", "coverage /dev/zero --annotations-format csv --preset ssd300", 1, refuse=True)),
     pending("scale", Case("unbounded", "coverage /dev/urandom --annotations-format coco --preset ssd300", 1, refuse=True)),
     pending("scale", Case("unbounded", "suggest /dev/zero --annotations-format csv --input-size 64x64 --k 3", 1, refuse=True)),
@@ -331,6 +334,11 @@ def _workspace(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     shutil.copy(ANNOTATIONS / "boxes.csv", work / "boxes.csv")
+    (work / "s.json").write_text(  # the part of a `suggest --format json` report export reads
+        '{"levels": [{"level": 0, "stride": 8, "anchors": [[10, 13], [16, 30]]}], '
+        '"input_size": [64, 64]}',
+        encoding="utf-8",
+    )
     data = work / "data"
     data.mkdir()
     for stem in ("img", "second"):

@@ -58,11 +58,13 @@ def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
     others = (
         "anchorctl.coverage",
         "anchorctl.suggest",
+        "anchorctl.fit",
         "anchorctl.export",
         "anchorctl.render",
         "anchorctl.annotations",
         "anchorctl.cli.coverage_cmd",
         "anchorctl.cli.suggest_cmd",
+        "anchorctl.cli.suggest_output",
         "anchorctl.cli.export_cmd",
         "anchorctl.cli.draw_cmd",
         "anchorctl.cli.report_cmd",

@@ -5,6 +5,7 @@ What a browser does with them (no script errors, hovering a cell) is in test_bro
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -80,7 +81,12 @@ def test_the_report_shows_what_coverage_computes(report_html: str) -> None:
     # one diamond per anchor shape of every level: ssd300 has 4 + 6 + 6 + 6 + 4 + 4
     assert report_html.count('<path class="anc L') == 30
     assert report_html.count('<path class="region L') == 30
-    assert report_html.count('<path class="sug"') == 18  # k capped at the 18 distinct boxes
+    # the suggestion is `anchorctl suggest --preset ssd300`'s: its 30 shapes per cell, fitted
+    # inside SSD's scales and ratios per layer
+    assert report_html.count('<path class="sug"') == 30
+    suggested = json.loads(run("suggest", str(DATA / "coco.json"), "--preset", "ssd300",
+                               "--sample", "50000", "--format", "json").stdout)  # fmt: skip
+    assert suggested["options"].split(" --feature-map")[0] in html.unescape(report_html)
     assert f"{data['boxes']:,} boxes" in report_html
     assert "Plotted: all 18 boxes." in report_html
 
@@ -118,6 +124,16 @@ def test_report_and_coverage_take_the_same_data_set_options() -> None:
 
     shared = flags("coverage") - {"--thresholds", "--fail-under", "--format"}
     assert shared <= flags("report")
+
+
+def test_report_takes_coverage_s_anchor_t(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    args = (str(DATA / "coco.json"), "--preset", "yolov5", "--anchor-t", "1.5")
+    assert run("report", *args, "-o", str(out)).exit_code == 0
+    data = json.loads(run("coverage", *args, "--format", "json").stdout)
+    assert data["bpr"] < 1.0  # a strict threshold: some boxes fail YOLO's ratio test
+    page = out.read_text(encoding="utf-8")
+    assert f"<b>{100 * data['bpr']:.1f}%</b><span>BPR (YOLO, thr 1.5)" in page
 
 
 def test_report_refuses_to_overwrite_its_input(tmp_path: Path) -> None:

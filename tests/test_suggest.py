@@ -237,6 +237,16 @@ def test_arbitrary_shapes_are_approximated_and_the_error_is_stated(convention: s
     assert "approximate" in result.note and "--convention yolo" in result.note
 
 
+@pytest.mark.parametrize("convention", ["torchvision", "tf-grid", "mxnet", "mmdet"])
+def test_the_notes_words_come_from_the_conventions_rules(convention: str) -> None:
+    # issue 8.3: the ratio's meaning is the convention's RULES, never written by hand here
+    rules = conventions.load(convention).RULES
+    note = express(ARBITRARY, convention, input_size=(600, 600)).note
+    assert f"ratio = {rules.ratio_meaning}" in note
+    if not rules.rounding.startswith("none"):
+        assert rules.rounding in note
+
+
 def test_mmdet_takes_arbitrary_pairs_with_the_yolo_generator() -> None:
     result = express(ARBITRARY, "mmdet")
     assert result.exact and result.options["yolo"] is True

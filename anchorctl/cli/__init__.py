@@ -52,7 +52,7 @@ COMMANDS: dict[str, Lazy] = {
     "conventions": Lazy("anchorctl.cli.conventions_cmd:conventions", "List the conventions: units, what a ratio means, and the options each one reads."),  # noqa: E501
     "compare": Lazy("anchorctl.cli.compare_cmd:compare", "Compare conventions on the same inputs: per-cell shapes in pixels and their order, the centre of cell (0,0), the stride and the count, side by side."),  # noqa: E501
     "coverage": Lazy("anchorctl.cli.coverage_cmd:coverage", "Check how well the anchors cover the ground-truth boxes of ANNOTATIONS."),  # noqa: E501
-    "suggest": Lazy("anchorctl.cli.suggest_cmd:suggest", "Fit K anchors to the boxes of ANNOTATIONS with IoU k-means (k-means++ start)."),  # noqa: E501
+    "suggest": Lazy("anchorctl.cli.suggest_cmd:suggest", "Fit anchors to ANNOTATIONS' boxes, per level, in the model's own options."),  # noqa: E501
     "export": Lazy("anchorctl.cli.export_cmd:export_cmd", "Print the anchors (a --preset, a --config or the options) as TARGET's config snippet."),  # noqa: E501
     "report": Lazy("anchorctl.cli.report_cmd:report", "Write an HTML report of how well the anchors cover the boxes of ANNOTATIONS."),  # noqa: E501
     "view": Lazy("anchorctl.cli.view_cmd:view", "Write an HTML page of IMAGE with an interactive anchor overlay."),  # noqa: E501

@@ -22,6 +22,7 @@ from anchorctl.cli.options import (
     OUTPUT,
     ConventionCommand,
     anchor_options,
+    anchor_t_option,
     deprecated,
     format_option,
     input_size_options,
@@ -41,6 +42,7 @@ class CoverageOptions:
     thresholds: tuple[float, ...] | None = None
     fail_under: float | None = None
     worst: int = 10
+    anchor_t: float = 4.0
     fmt: str = "table"
 
     def recall_at(self) -> tuple[list[float], float | None]:
@@ -100,10 +102,11 @@ Examples:
     type=click.FloatRange(0, 1),
     default=None,
     metavar="RECALL",
-    help="Exit 1 when recall at --iou is lower (for CI).",
+    help="Exit 1 under this recall at --iou (CI).",
 )
 @option("--worst", type=click.IntRange(min=0), default=10, show_default=True, metavar="N",
         help="How many of the worst-covered boxes to list.")  # fmt: skip
+@anchor_t_option("YOLO's ratio threshold (BPR).")
 @format_option(("table", "json"), "A report for people, or JSON for scripts.")
 @click.pass_context
 def coverage(ctx: click.Context, /, **values: Any) -> None:
@@ -139,6 +142,7 @@ def run_coverage(anchors: AnchorOptions, data: DatasetOptions, opts: CoverageOpt
             image_index=ann.image_index,
             image_names=[image.name for image in ann.images],
             worst=opts.worst,
+            yolo_thr=opts.anchor_t,
             progress=advance,
         )
     report = {

@@ -5,6 +5,7 @@ One word, one meaning (the README's option-names table):
 * ``--input-size WxH``: the network input the anchors are laid on (``N`` for ``NxN``);
   ``--image FILE`` takes it from an image's header;
 * ``--iou T``: the IoU at which a box counts as covered, one number;
+* ``--anchor-t T``: YOLO's ratio threshold (coverage's BPR, suggest's ``bpr`` objective);
 * ``--annotations-format``: the format of an annotations file or folder;
 * ``--format``: the output format, with each command's own choices.
 
@@ -266,13 +267,30 @@ def annotations_format_option(legacy: bool = False, section: str = DATA) -> Call
     return lambda func: apply(func, *decorators)
 
 
-def iou_option(help: str, default: float = 0.5, section: str | None = None) -> Callable[[F], F]:
-    """``--iou T``: the IoU at which a box counts as covered (one number in [0, 1])."""
+def iou_option(
+    help: str, default: float = 0.5, section: str | None = None, positive: bool = False
+) -> Callable[[F], F]:
+    """``--iou T``: the IoU at which a box counts as covered (one number in [0, 1]; in
+    (0, 1] when ``positive``, for an objective that 0 would make meaningless)."""
     return option(
         "--iou",
         "iou",
-        type=params.IOU,
+        type=params.IOU_POSITIVE if positive else params.IOU,
         default=default,
+        show_default=True,
+        metavar="T",
+        section=section,
+        help=help,
+    )
+
+
+def anchor_t_option(help: str, section: str | None = None) -> Callable[[F], F]:
+    """``--anchor-t T``: YOLO's ratio threshold (``anchor_t``, > 1; YOLOv5's default 4)."""
+    return option(
+        "--anchor-t",
+        "anchor_t",
+        type=params.ANCHOR_T,
+        default=4.0,
         show_default=True,
         metavar="T",
         section=section,

@@ -19,6 +19,7 @@ from anchorctl.cli.html_output import html_output_option, write_html
 from anchorctl.cli.options import (
     ConventionCommand,
     anchor_options,
+    anchor_t_option,
     input_size_options,
     iou_option,
     option,
@@ -47,6 +48,7 @@ class ReportOptions:
     output: Path
     iou: float = 0.5
     worst: int = 12
+    anchor_t: float = 4.0
     suggest: bool = False
     k: int | None = None
     seed: int = 0
@@ -74,16 +76,13 @@ Examples:
 @iou_option("The IoU at which a box counts as covered (charts, tables, worst boxes).")
 @option("--worst", type=click.IntRange(min=0), default=12, show_default=True, metavar="N",
         help="How many of the worst-covered boxes to show.")  # fmt: skip
-@option(
-    "--suggest",
-    is_flag=True,
-    help="Add anchors fitted to the boxes (IoU k-means) and the fit's score against k.",
-)
+@anchor_t_option("YOLO's ratio threshold (BPR).")
+@option("--suggest", is_flag=True, help="Add `suggest`'s fit and its score against k.")
 @option("--k", "k", type=click.IntRange(min=1), default=None, metavar="K",
-        help="With --suggest: how many anchors to fit. [default: the current number of "
-        "anchor shapes]")  # fmt: skip
+        help="With --suggest: K shapes, free pairs unless the model makes K. "
+        "[default: the model's]")  # fmt: skip
 @option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-        help="Seed of the scatter's sample and of the k-means start.")  # fmt: skip
+        help="Seed of the scatter's sample and of the fit.")  # fmt: skip
 @option(
     "--image-root",
     type=InputPath(file_okay=False, path_type=Path),
@@ -125,7 +124,8 @@ def run_report(anchors: AnchorOptions, data: DatasetOptions, opts: ReportOptions
     main = opts.iou
     thresholds = sorted({*cov.DEFAULT_THRESHOLDS, main})
     with progress_bar("matching boxes to anchors", data.quiet) as advance:
-        measured = cov.measure(boxes, sizes, loaded.grids, thresholds, progress=advance)
+        measured = cov.measure(boxes, sizes, loaded.grids, thresholds, yolo_thr=opts.anchor_t,
+                               progress=advance)  # fmt: skip
     summary = cov.coverage_report(
         boxes,
         sizes,
@@ -135,12 +135,13 @@ def run_report(anchors: AnchorOptions, data: DatasetOptions, opts: ReportOptions
         image_index=ann.image_index,
         image_names=[image.name for image in ann.images],
         worst=opts.worst,
+        yolo_thr=opts.anchor_t,
         measured=measured,
     )
     size = loaded.input_size
     shapes = _shapes(probe, loaded.grids(size) if size else None)
     fitted = None
-    if opts.suggest and len(boxes):
+    if opts.suggest and len(boxes) and size is not None:
         with progress_bar("fitting anchors", data.quiet):
             fitted = _fit(probe, boxes, shapes, opts, size)
     name = probe.preset.name if probe.preset else probe.convention
@@ -189,48 +190,76 @@ def _fit(
     boxes: npt.NDArray[np.float64],
     shapes: list[AnchorShape],
     opts: ReportOptions,
-    size: tuple[int, int] | None,
+    size: tuple[int, int],
 ) -> Fitted:
-    """Anchors fitted to the boxes, the k curve, and how they read as the convention's options."""
+    """Anchors fitted to the boxes as ``anchorctl suggest`` fits them (per level, in the
+    model's own options), the k curve, and how the suggestion reads as options."""
     import numpy as np
 
-    from anchorctl.pages.report import K_CURVE_BOXES, Fitted, k_curve, sample
-    from anchorctl.suggest import express
+    from anchorctl.cli.suggest_cmd import model_template
+    from anchorctl.cli.suggest_output import command_line
+    from anchorctl.fit.families import grammar
+    from anchorctl.pages.report import K_CURVE_BOXES, Fitted, k_curve
+    from anchorctl.suggest import express, free_template, suggest
 
-    wh = boxes[:, 2:] - boxes[:, :2]
+    boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
     current = np.unique(np.array([[s.w, s.h] for s in shapes], dtype=np.float64), axis=0)
-    # k-means on 860,000 boxes takes minutes per k: fit a seeded sample (the mean IoU of
-    # 50,000 boxes is within about 0.001 of the whole set's)
-    seed = opts.seed
-    fitted_on = wh[sample(len(wh), K_CURVE_BOXES, seed)]
-    distinct = len(np.unique(fitted_on, axis=0))
-    k = min(opts.k or max(1, len(current)), distinct)
-    top = min(distinct, max(K_CURVE_MAX, k + 3))
-    steps = np.unique(np.round(np.geomspace(1, top, K_CURVE_STEPS)).astype(int)).tolist()
-    ks = sorted(set(steps) | {k})
-    curve = k_curve(fitted_on, ks, opts.iou, seed=seed, limit=len(fitted_on))
-    suggested = next(p.anchors for p in curve if p.k == k)
-    convention = probe.convention
+    distinct = len(np.unique(boxes[:, 2:] - boxes[:, :2], axis=0))
+    seed, sample = opts.seed, K_CURVE_BOXES
+    model = model_template(probe, size)
+    k = None if opts.k is None else min(opts.k, distinct)
     try:
-        said = express(suggested, convention, input_size=size)
-        note = said.note
-    except AnchorError as exc:  # not every convention can be written from shapes: YOLO's can
-        said = express(suggested, "yolo")
-        convention, note = "yolo", f"{exc}; as YOLO anchors (width x height pairs) instead"
+        grammar(model, k)
+        result = suggest(boxes, model, k=k, seed=seed, sample=sample)
+    except AnchorError:  # a K the model's options cannot make: K free (w, h) anchors instead
+        if k is None:
+            raise
+        result = None
+    if result is not None:
+        suggested, convention = result.anchors, result.convention
+        levels = tuple(lv.level for lv in result.levels for _ in lv.anchors)
+        options, exact = command_line(convention, result.params), True
+        note = (
+            f"Fitted inside the model's options: {result.constraint}; free (w, h) anchors with "
+            f"the same count per level score {result.free_score:.4f}, so the constraint costs "
+            f"{result.cost:.4f} of mean best IoU."
+            if result.constraint
+            else "Fitted as the model's own (w, h) pairs, level by level."
+        )
+        how = "--preset " + probe.preset.name if probe.preset else "with the same anchor options"
+    else:
+        assert k is not None
+        free = suggest(boxes, free_template(size, k), k=k, seed=seed, sample=sample)
+        suggested, convention, levels = free.anchors, probe.convention, ()
+        try:
+            said = express(suggested, convention, input_size=size)
+            note = said.note
+        except AnchorError as exc:  # not every convention can be written from shapes
+            said = express(suggested, "yolo")
+            convention, note = "yolo", f"{exc}; as YOLO anchors (width x height pairs) instead"
+        options = f"--convention {convention} {said.command_line()}"
+        exact = said.exact
+        how = f"--input-size {size[0]}x{size[1]} --k {k}"
+    top = min(distinct, max(K_CURVE_MAX, len(current) + 3, len(suggested)))
+    steps = np.unique(np.round(np.geomspace(1, top, K_CURVE_STEPS)).astype(int)).tolist()
+    ks = sorted({*steps, *(n for n in (len(current), len(suggested)) if n <= top)})
+    curve = k_curve(boxes, ks, opts.iou, size, seed=seed, limit=sample)
+    sampled = len(boxes) > sample
+    seen = f"a seeded sample of {sample:,} of the {len(boxes):,} boxes" if sampled else "every box"
+    command = f"anchorctl suggest ANNOTATIONS {how} --seed {seed}" + (
+        f" --sample {sample}" if sampled else ""
+    )
     return Fitted(
         current=current,
         suggested=suggested,
         curve=curve,
-        options=f"--convention {convention} {said.command_line()}",
-        exact=said.exact,
+        options=options,
+        exact=exact,
         note=note,
-        method=f"IoU k-means, k = {k}, seed {seed}, "
-        + (
-            f"on a seeded sample of {len(fitted_on):,} of the {len(wh):,} boxes "
-            f"(`anchorctl suggest --k {k}` fits every box)"
-            if len(fitted_on) < len(wh)
-            else f"on every box (as `anchorctl suggest --k {k} --seed {seed}`)"
-        ),
+        method=f"Fitted by anchorctl suggest's search (k-means restarts, polish, mutation, "
+        f"evolution inside the model's options), seed {seed}, on {seen}, as `{command}`; the "
+        "k curve fits k free (w, h) anchors the same way",
+        levels=levels,
     )
 
 

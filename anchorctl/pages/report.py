@@ -36,7 +36,7 @@ from anchorctl.pages.page import data_uri, html_page
 F64 = npt.NDArray[np.float64]
 
 MAX_POINTS = 20_000
-K_CURVE_BOXES = 50_000  # boxes the k curve is fitted on (a seeded sample beyond that)
+K_CURVE_BOXES = 50_000  # boxes the k curve's search sees (a seeded sample beyond that)
 HIST_BINS = 50
 
 
@@ -68,8 +68,9 @@ class KPoint:
 class Fitted:
     """A fit to show beside the current anchors: ``current`` and ``suggested`` ``(K, 2)`` w, h
     in input pixels, the k curve, how the suggestion reads in the convention's options
-    (``options``, ``exact``, ``note``), and who made it (``method``, e.g. ``IoU k-means,
-    seed 0``)."""
+    (``options``, ``exact``, ``note``), and who made it (``method``: which search, seed, on
+    which boxes, and the ``anchorctl suggest`` command that gives the same anchors).
+    ``levels`` gives each suggested shape's level when the fit is per level (else empty)."""
 
     current: F64 = field(repr=False)
     suggested: F64 = field(repr=False)
@@ -78,34 +79,41 @@ class Fitted:
     exact: bool
     note: str
     method: str
+    levels: tuple[int, ...] = ()
 
 
 def k_curve(
-    wh: npt.ArrayLike,
+    boxes: npt.ArrayLike,
     ks: Sequence[int],
     threshold: float,
+    input_size: tuple[int, int],
     *,
     seed: int = 0,
     limit: int = K_CURVE_BOXES,
 ) -> tuple[KPoint, ...]:
-    """The fit's score for each k of ``ks``: IoU k-means (:func:`anchorctl.suggest.kmeans_anchors`)
-    on box shapes ``wh`` ``(N, 2)`` input pixels, or on a seeded sample of ``limit`` of them
-    (the mean of 50,000 IoUs is within about 0.001 of the whole set's).
+    """The fit's score for each k of ``ks``: ``anchorctl suggest``'s search
+    (:func:`anchorctl.suggest.suggest`) for ``k`` free ``(w, h)`` anchors on one level, fitted
+    to a seeded sample of at most ``limit`` of ``boxes`` ``(N, 4)`` xyxy network-input pixels
+    (``input_size`` ``(W, H)``). Both scores are over every box: the mean best centred IoU
+    and the share of boxes whose best centred IoU reaches ``threshold``.
 
-    The one place the report calls a fitter, so another (a per-level optimizer, say) can take
-    its place without touching the page.
+    The one place the report's k curve calls a fitter.
     """
     from anchorctl.iou import shape_best_iou
-    from anchorctl.suggest import kmeans_anchors
+    from anchorctl.suggest import free_template, suggest
 
-    shapes = np.asarray(wh, dtype=np.float64)
-    shapes = shapes[sample(len(shapes), limit, seed)]
+    box = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    wh = box[:, 2:] - box[:, :2]
+    # the search's own measures cover every box it is given: give it the sample only, and
+    # score the whole set here by shape (what the curve shows), once per k
+    seen = box[sample(len(box), limit, seed)]
     out = []
     for k in ks:
-        fit = kmeans_anchors(shapes, int(k), seed=seed)
-        best, _ = shape_best_iou(shapes, fit.anchors)
-        recall = float((best >= threshold).mean())
-        out.append(KPoint(int(k), fit.anchors, float(fit.mean_iou), recall))
+        fit = suggest(seen, free_template(input_size, int(k)), k=int(k), seed=seed, sample=limit)
+        best, _ = shape_best_iou(wh, fit.anchors)
+        out.append(
+            KPoint(int(k), fit.anchors, float(best.mean()), float((best >= threshold).mean()))
+        )
     return tuple(out)
 
 
@@ -303,12 +311,17 @@ def _scatter(
             f'fill="{colour}" stroke="#222" stroke-width="1.2"><title>{escape(tip)}</title></path>'
         )
     if fitted is not None:
+        on = fitted.levels
+
+        def where(i: int) -> str:
+            return f" (level {on[i]})" if on else ""
+
         for i, (w, h) in enumerate(np.asarray(fitted.suggested).tolist()):
             x, y = plot.x(w), plot.y(h)
             plot.add(
                 f'<path class="sug" d="M{svg.num(x)} {svg.num(y - 7)}l7 7l-7 7l-7-7z" '
                 f'fill="#fff" fill-opacity="0.6" stroke="#6a1b9a" stroke-width="2">'
-                f"<title>suggested {i}: {w:.1f} x {h:.1f} px</title></path>"
+                f"<title>suggested {i}{where(i)}: {w:.1f} x {h:.1f} px</title></path>"
             )
     plot.add("</g>")
     (x0, x1), (y0, y1) = plot.x_range, plot.y_range
@@ -521,11 +534,15 @@ def _fit_section(fitted: Fitted, shapes: Sequence[AnchorShape], wh: F64, t: floa
         f"<tr><td>mean best IoU</td><td>{now[0]:.4f}</td><td>{new[0]:.4f}</td></tr>"
         f"<tr><td>recall at IoU {t:g}</td><td>{_pct(now[1])}</td><td>{_pct(new[1])}</td></tr>"
         "</table>",
-        '<h3 style="margin-top:10px">Suggested shapes (input px)</h3><table>'
-        "<tr><th>#</th><th>w</th><th>h</th><th>w/h</th></tr>",
+        '<h3 style="margin-top:10px">Suggested shapes (input px)</h3><table><tr><th>#</th>'
+        + ("<th>level</th>" if fitted.levels else "")
+        + "<th>w</th><th>h</th><th>w/h</th></tr>",
     ]
     for i, (w, h) in enumerate(np.asarray(fitted.suggested).tolist()):
-        out.append(f"<tr><td>{i}</td><td>{w:.1f}</td><td>{h:.1f}</td><td>{w / h:.3g}</td></tr>")
+        level = f"<td>{fitted.levels[i]}</td>" if fitted.levels else ""
+        out.append(
+            f"<tr><td>{i}</td>{level}<td>{w:.1f}</td><td>{h:.1f}</td><td>{w / h:.3g}</td></tr>"
+        )
     exact = "exactly" if fitted.exact else "approximately"
     out.append(
         f'</table><p class="note">As the convention\'s options, {exact}: '
