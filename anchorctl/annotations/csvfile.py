@@ -14,20 +14,23 @@ the file is UTF-8, with or without a byte-order mark.
 A row whose four box fields are all empty lists an image without objects. Images come in
 the order of their first row. Skipped entries are named ``"<file>:12"``: the line of the row
 in the file, the header being line 1.
+
+The file is read a block at a time and checked a batch of rows at a time, so memory stays
+near one batch plus what is kept per image; a line longer than
+:data:`~anchorctl.annotations.textio.MAX_LINE` characters stops the read (not a CSV file).
 """
 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.annotations.checks import Draft, Problem, Progress, fmt_number, read_bytes
-from anchorctl.annotations.records import ImageRecord
+from anchorctl.annotations.checks import Context, Draft, Problem, fmt_number
+from anchorctl.annotations.stream import _Growing
+from anchorctl.annotations.textio import TextBlocks, lines, open_binary
 from anchorctl.errors import AnchorError
 
 __all__ = ["COLUMNS", "read_csv"]
@@ -76,87 +79,44 @@ def _floats(
 
 
 class _Images:
-    """The images met so far, in order of first appearance, with the line that gave each."""
+    """The images met so far (in the context's table), by name, with the line that gave each."""
 
-    def __init__(self) -> None:
-        self.records: list[ImageRecord] = []
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.index: dict[str, int] = {}
-        self.first_line: list[int] = []
-        self.widths: list[float] = []
-        self.heights: list[float] = []
+        self.first_line = _Growing()
 
 
-def read_csv(
-    path: str,
-    name: str,
-    *,
-    wanted: frozenset[str] | None,
-    progress: Progress | None = None,
-) -> Draft:
-    """Parse a CSV file of boxes into a :class:`Draft` (see the module docstring).
+def read_csv(path: str, name: str, ctx: Context) -> Iterator[Draft]:
+    """Parse a CSV file of boxes into chunks (see the module docstring).
 
-    ``name`` is how the file is named in messages; ``wanted`` is the category filter, used
-    here only to leave unreadable rows of other categories unreported. Rows are checked a
-    batch at a time, so memory stays near the size of the result, not of the text rows.
+    ``name`` is how the file is named in messages; ``ctx`` takes the images and category
+    names. Rows are checked a batch at a time, so memory stays near the size of one batch.
     """
-    raw = read_bytes(path, name)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise AnchorError(f"{name}: not a text file; expected UTF-8 CSV {_EXPECTED}") from None
-    del raw
-    reader = csv.reader(io.StringIO(text, newline=""))
-    total = text.count("\n") + 1  # lines, for progress (a quoted field may hold more)
-    images = _Images()
-    problems: list[Problem] = []
-    parts: list[_Kept] = []
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    try:
-        header = next(reader, None)
-        while header is not None and not header:
-            header = next(reader, None)  # blank lines before the header
-        if header is None:
-            raise AnchorError(f"{name}: empty file; expected the header {_EXPECTED}")
-        columns = _header(header, name)
-        for row in reader:
-            if not row:
-                continue  # a blank line
-            rows.append(row)
-            lines.append(reader.line_num)
-            if len(rows) == _BATCH:
-                parts.append(_batch(rows, lines, columns, images, problems, name, wanted))
-                rows, lines = [], []
-                if progress is not None:
-                    progress(min(reader.line_num, total), total)
-    except csv.Error as exc:
-        raise AnchorError(f"{name}: line {reader.line_num}: not valid CSV ({exc})") from None
-    parts.append(_batch(rows, lines, columns, images, problems, name, wanted))
-    if progress is not None:
-        progress(total, total)
-    kept_lines = np.concatenate([part.lines for part in parts])
-
-    def where(i: int) -> str:
-        return f"{name}:{int(kept_lines[i])}"
-
-    return Draft(
-        images=images.records,
-        boxes=np.concatenate([part.boxes for part in parts]).reshape(-1, 4),
-        image_index=np.concatenate([part.image_index for part in parts]),
-        categories=[c for part in parts for c in part.categories],
-        order=kept_lines,
-        where=where,
-        problems=problems,
-    )
-
-
-class _Kept(NamedTuple):
-    """The rows of a batch that hold a box."""
-
-    boxes: npt.NDArray[np.float64]  # (n, 4)
-    image_index: npt.NDArray[np.int64]  # (n,)
-    categories: list[str]
-    lines: npt.NDArray[np.int64]  # (n,)
+    with open_binary(path, name) as handle:
+        blocks = TextBlocks(handle, name, f"UTF-8 CSV {_EXPECTED}")
+        reader = csv.reader(lines(blocks, f"CSV {_EXPECTED}", ctx.progress))
+        images = _Images(ctx)
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        try:
+            header = next(reader, None)
+            while header is not None and not header:
+                header = next(reader, None)  # blank lines before the header
+            if header is None:
+                raise AnchorError(f"{name}: empty file; expected the header {_EXPECTED}")
+            columns = _header(header, name)
+            for row in reader:
+                if not row:
+                    continue  # a blank line
+                rows.append(row)
+                numbers.append(reader.line_num)
+                if len(rows) == _BATCH:
+                    yield _batch(rows, numbers, columns, images, name)
+                    rows, numbers = [], []
+        except csv.Error as exc:
+            raise AnchorError(f"{name}: line {reader.line_num}: not valid CSV ({exc})") from None
+        yield _batch(rows, numbers, columns, images, name)
 
 
 def _batch(
@@ -164,11 +124,10 @@ def _batch(
     lines: list[int],
     columns: dict[str, int],
     images: _Images,
-    problems: list[Problem],
     name: str,
-    wanted: frozenset[str] | None,
-) -> _Kept:
-    """Check a batch of rows: new images go to ``images``, bad rows to ``problems``."""
+) -> Draft:
+    """Check a batch of rows: new images go to the table, bad rows to the draft's problems."""
+    ctx = images.ctx
     n = len(rows)
     line = np.array(lines, dtype=np.int64)
     width_ok = [len(row) == len(columns) for row in rows]
@@ -203,32 +162,35 @@ def _batch(
             reasons[k] = "missing image (the image column is empty)"
 
     image_index = np.full(n, -1, dtype=np.int64)
-    known = list(map(images.index.get, names))
+    index = images.index
+    new_names: list[str] = []
+    new_sizes: list[tuple[int, int]] = []
+    new_lines: list[int] = []
+    first_new = len(ctx.images)
     for k in range(n):
         if reasons[k] is not None:
             continue
-        at = known[k]
+        at = index.get(names[k])
         if at is None:
-            at = images.index.get(names[k])  # met earlier in this batch?
-        if at is None:
-            at = images.index[names[k]] = len(images.records)
-            images.records.append(ImageRecord(names[k], int(width[k]), int(height[k])))
-            images.first_line.append(int(line[k]))
-            images.widths.append(width[k])
-            images.heights.append(height[k])
+            at = index[names[k]] = first_new + len(new_names)
+            new_names.append(names[k])
+            new_sizes.append((int(width[k]), int(height[k])))
+            new_lines.append(int(line[k]))
         image_index[k] = at
+    ctx.images.add(new_names, np.array(new_sizes, dtype=np.int64).reshape(-1, 2))
+    images.first_line.extend(new_lines)
     seen = np.flatnonzero(image_index >= 0)
     at_seen = image_index[seen]
-    differs = (np.array(images.widths)[at_seen] != width[seen]) | (
-        np.array(images.heights)[at_seen] != height[seen]
-    )
+    known = ctx.images.sizes[at_seen]
+    differs = (known[:, 0] != width[seen]) | (known[:, 1] != height[seen])
+    first_lines = images.first_line.values
     for k in seen[differs].tolist():
         at = int(image_index[k])
-        record = images.records[at]
+        record = ctx.images.record(at)
         reasons[k] = (
             f"image size differs from an earlier row ({fmt_number(width[k])}x"
             f"{fmt_number(height[k])}, not {record.width}x{record.height} as on line "
-            f"{images.first_line[at]})"
+            f"{int(first_lines[at, 0])})"
         )
 
     # A row whose four box fields are all empty lists an image without objects.
@@ -246,19 +208,25 @@ def _batch(
                         f"{column}: missing" if cell == "" else f"{column}: not a number: {cell!r}"
                     )
 
+    problems: list[Problem] = []
     for k, reason in enumerate(reasons):
         if reason is not None:
             # A short row has no readable category: it is reported whatever the filter.
             category = categories[k] if width_ok[k] else None
-            if wanted is None or category is None or category in wanted:
+            if ctx.wanted_name(category):
                 problems.append(Problem(int(line[k]), f"{name}:{int(line[k])}", reason))
     has_box = np.array([reason is None for reason in reasons], dtype=bool) & ~empty_box
     usable = np.flatnonzero(has_box)
-    return _Kept(
+    kept_lines = line[usable]
+    rows_of = image_index[usable]
+    return Draft(
         boxes=np.stack([numbers[c][0][usable] for c in _BOX], axis=1).reshape(-1, 4),
-        image_index=image_index[usable],
-        categories=[categories[k] for k in usable.tolist()],
-        lines=line[usable],
+        image=rows_of,
+        size=ctx.images.sizes[rows_of].astype(np.float64),
+        category=ctx.categories([categories[k] for k in usable.tolist()]),
+        order=kept_lines,
+        where=lambda i: f"{name}:{int(kept_lines[i])}",
+        problems=problems,
     )
 
 
