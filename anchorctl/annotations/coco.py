@@ -449,17 +449,6 @@ def _draft(
     )
 
 
-def _batches(items: Iterator[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 _KEYS = ("images", "annotations", "categories")
 
 
@@ -509,14 +498,14 @@ def read_coco(path: str, name: str, ctx: Context) -> Iterator[Draft]:
                     ctx.declare(categories.names.values())
                 elif key == "images":
                     images.start(position)
-                    for batch in _batches(scanner.items()):
+                    for batch in scanner.batches(_CHUNK):
                         images.add(batch, position)
                         position += len(batch)
                         report()
                     images.freeze()
                 else:
                     ready = images.frozen and categories is not None
-                    for batch in _batches(scanner.items()):
+                    for batch in scanner.batches(_CHUNK):
                         chunk = _Chunk(batch, position, annotations)
                         del batch
                         position += len(chunk)
