@@ -47,7 +47,7 @@ class JsonScanner:
         self._col = 1  # column of buf[0]
         decoder = json.JSONDecoder()
         self._decode = decoder.raw_decode
-        self._scan = decoder.scan_once
+        self._scan = decoder.scan_once  # type: ignore[attr-defined]
 
     # --- the text ---------------------------------------------------------------------
 
