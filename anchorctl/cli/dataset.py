@@ -21,25 +21,40 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from anchorctl.annotations import Annotations
+    from anchorctl.annotations import Annotations, AnnotationStream
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMATS = ("coco", "voc", "yolo", "csv")
+FORMATS = ("coco", "voc", "yolo", "csv", "openimages")
 RESIZE = ("stretch", "letterbox", "shorter-side")
 
 
 def dataset_options(func: F) -> F:
     """ANNOTATIONS and the options that say how to read them and resize their images."""
+    return _dataset_options(func, many=False)
+
+
+def dataset_options_many(func: F) -> F:
+    """:func:`dataset_options` with ANNOTATIONS... (coverage --merge takes several reports)."""
+    return _dataset_options(func, many=True)
+
+
+def _dataset_options(func: F, *, many: bool) -> F:
+    argument = (
+        click.argument("annotations", nargs=-1, type=click.Path(path_type=Path))
+        if many
+        else click.argument("annotations", type=click.Path(path_type=Path))
+    )
     options = [
-        click.argument("annotations", type=click.Path(path_type=Path)),
+        argument,
         click.option(
             "--annotations-format",
             "ann_format",
             type=click.Choice(FORMATS),
             default=None,
             help="coco (JSON), voc (folder of XML), yolo (folder of txt), csv "
-            "(image,width,height,xmin,ymin,xmax,ymax). [default: from the file or folder]",
+            "(image,width,height,xmin,ymin,xmax,ymax), openimages (ImageID,...,XMin,XMax,YMin,"
+            "YMax,...). [default: from the file or folder, and a .csv's header]",
         ),
         click.option(
             "--categories",
@@ -47,20 +62,33 @@ def dataset_options(func: F) -> F:
             metavar="NAME,...",
             help="Only boxes of these categories (comma-separated names).",
         ),
-        click.option("--include-crowd", is_flag=True, help="Keep COCO iscrowd boxes."),
+        click.option(
+            "--include-crowd",
+            is_flag=True,
+            help="Keep COCO iscrowd and Open Images IsGroupOf boxes (boxes around a group).",
+        ),
         click.option("--include-difficult", is_flag=True, help="Keep VOC difficult objects."),
         click.option(
             "--images-dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Where YOLO's images are (their headers give the image sizes).",
+            help="Where YOLO's or Open Images' images are (their headers give the sizes).",
         ),
         click.option(
             "--image-size",
             "dataset_image_size",
             type=params.IMAGE_SIZE,
             default=None,
-            help="YOLO: the size WIDTHxHEIGHT of every image, when the images are not at hand.",
+            help="YOLO, Open Images: the size WIDTHxHEIGHT of every image, when the images "
+            "are not at hand.",
+        ),
+        click.option(
+            "--image-sizes",
+            "dataset_image_sizes",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            metavar="FILE",
+            help="Open Images: a CSV of ImageID,width,height giving each image's size.",
         ),
         click.option(
             "--strict",
@@ -109,10 +137,33 @@ def read_dataset(
         include_difficult=values.get("include_difficult", False),
         images_dir=values.get("images_dir"),
         image_size=values.get("dataset_image_size"),
+        image_sizes=values.get("dataset_image_sizes"),
         strict=values.get("strict", False),
         progress=progress,
     )
     return ann
+
+
+def open_dataset(
+    values: dict[str, Any], progress: Callable[[int, int], None] | None
+) -> AnnotationStream:
+    """The annotations the options name, as a stream of chunks (bounded memory)."""
+    from anchorctl.annotations import open_annotations
+
+    categories = values.get("categories")
+    wanted = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    return open_annotations(
+        values["annotations"],
+        values.get("ann_format"),
+        categories=wanted,
+        include_crowd=values.get("include_crowd", False),
+        include_difficult=values.get("include_difficult", False),
+        images_dir=values.get("images_dir"),
+        image_size=values.get("dataset_image_size"),
+        image_sizes=values.get("dataset_image_sizes"),
+        strict=values.get("strict", False),
+        progress=progress,
+    )
 
 
 def skipped_summary(ann: Annotations) -> dict[str, int]:
