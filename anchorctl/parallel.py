@@ -23,6 +23,7 @@ the reader runs ahead.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import signal
@@ -224,7 +225,9 @@ def _ordered(
         raise AnchorError(f"jobs: expected a number of workers >= 1, got {jobs}")
     _SETUP = setup
     try:
-        if jobs == 1:
+        head = list(itertools.islice(tasks, 2))
+        tasks = itertools.chain(head, tasks)
+        if jobs == 1 or len(head) < 2:  # one task: workers would only add their start-up
             for task in tasks:
                 yield len(task[0]), fn(task)
         elif "fork" in multiprocessing.get_all_start_methods():
