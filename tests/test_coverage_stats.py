@@ -3,6 +3,7 @@ parallel measure that gives the serial arrays bit for bit."""
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -58,7 +59,7 @@ def test_shards_merge_into_the_whole_exactly() -> None:
     whole = CoverageStats.of(boxes, sizes, cov, main=0.5, worst=25, image=image)
     cuts = [0, 1, 700, 701, 2222, len(boxes)]  # uneven shards, one of a single box
     shards = []
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo, hi in itertools.pairwise(cuts):
         part = measure(boxes[lo:hi], (300, 300), grid, thr)
         stats = CoverageStats.of(boxes[lo:hi], sizes[lo:hi], part, main=0.5, worst=25,
                                  image=image[lo:hi])  # fmt: skip
