@@ -9,15 +9,15 @@ Counts and exact sums do not depend on how boxes are split, so the report is the
 for bit, for any ``jobs``; :func:`measure` itself gives the same per-box arrays whether its
 chunks run serially or in parallel.
 
-Processes, not threads: on the 2-core test machine, measuring 400,000 boxes against ssd300's
-anchors ran 1.77x faster than one core with two processes and 1.38x with two threads (the
-grid search runs many small numpy operations, between which the GIL is held). Workers are
-forked (POSIX) before any thread starts, so they inherit the anchors' description and build
-their grids themselves; where fork is missing, threads are used. Workers ignore SIGINT and
-SIGTERM is left at its default: on Ctrl-C (or any error) the caller terminates and reaps
-them before the exception goes on, so no worker outlives the command and no partial
-report is printed. At most ``2 * jobs`` tasks are in flight, so memory stays bounded while
-the reader runs ahead.
+Processes, not threads (:data:`BACKEND`): the grid search runs many small numpy operations,
+between which the GIL is held, so threads overlap less of it; ``benchmarks/bench_scale.py``
+prints both against one core (``--backends``). Workers are forked (POSIX) when the second
+task is ready (one task runs in the calling process), so they inherit the anchors'
+description and build their grids themselves; where fork is missing, threads are used.
+Workers ignore SIGINT and SIGTERM is left at its default: on Ctrl-C (or any error) the
+caller terminates and reaps them before the exception goes on, so no worker outlives the
+command and no partial report is printed. At most ``2 * jobs`` tasks are in flight, so
+memory stays bounded while the reader runs ahead.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 TASK_BOXES = 1 << 14  # boxes per task: small enough to balance, large enough to amortize
+BACKEND = "process"  # or "thread" (what the benchmark compares); threads where fork is missing
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -230,9 +231,9 @@ def _ordered(
         if jobs == 1 or len(head) < 2:  # one task: workers would only add their start-up
             for task in tasks:
                 yield len(task[0]), fn(task)
-        elif "fork" in multiprocessing.get_all_start_methods():
+        elif BACKEND == "process" and "fork" in multiprocessing.get_all_start_methods():
             yield from _in_processes(fn, tasks, jobs)
-        else:  # pragma: no cover (no fork: Windows)
+        else:
             yield from _in_threads(fn, tasks, jobs)
     finally:
         _SETUP = None
