@@ -266,3 +266,21 @@ def test_endless_devices_fail_fast_in_bounded_memory(device: str, fmt: str) -> N
     out = limited(device, fmt, 400)
     assert out.startswith(f"AnchorError {device}: "), out
     assert time.perf_counter() - start < 60
+
+
+def test_bulk_decoding_is_not_fooled_by_braces_in_strings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("anchorctl.annotations.jsonscan._BULK", 8)
+    monkeypatch.setattr("anchorctl.annotations.textio.TextBlocks.__init__.__defaults__", (64,))
+    images = [{"id": k, "file_name": f"a}},{k}.jpg", "width": 10, "height": 10} for k in range(40)]
+    annotations = [
+        {"id": k, "image_id": k % 40, "bbox": [1, 1, 2, 2], "seg": [{"x": "},"}, {"y": k}]}
+        for k in range(200)
+    ]
+    for indent in (None, 1):  # ", " and ",\n " between elements
+        path = tmp_path / "tricky.json"
+        path.write_text(json.dumps({"images": images, "annotations": annotations}, indent=indent))
+        ann = read_annotations(path)
+        assert [im.name for im in ann.images] == [f"a}},{k}.jpg" for k in range(40)]
+        assert ann.image_index.tolist() == [k % 40 for k in range(200)]

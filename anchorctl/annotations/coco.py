@@ -30,6 +30,8 @@ once with its line, column and byte offset.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -345,13 +347,13 @@ class _Chunk:
         self.first = first
         self.index = index
         self.reasons: list[str | None] | None = None
-        try:
-            boxes = np.array([a["bbox"] for a in entries])
+        try:  # map over dict methods: the fastest per-entry access Python has
+            boxes = np.array(list(map(itemgetter("bbox"), entries)))
             fast = boxes.shape == (m, 4) and boxes.dtype.kind in "iuf"
-            image_ids = [a["image_id"] for a in entries]
-            category_ids = [a.get("category_id") for a in entries]
-            crowd = [a.get("iscrowd", 0) for a in entries]
-            ids = [a.get("id") for a in entries]
+            image_ids = list(map(itemgetter("image_id"), entries))
+            category_ids = list(map(dict.get, entries, repeat("category_id")))
+            crowd = list(map(dict.get, entries, repeat("iscrowd"), repeat(0)))
+            ids = list(map(dict.get, entries, repeat("id")))
         except (TypeError, KeyError, AttributeError, ValueError, OverflowError):
             fast = False
         if fast:

@@ -65,8 +65,9 @@ def _floats(
     """The cells as float64 (NaN where not a number, or empty) and a mask of those cells.
 
     Spaces around a number are allowed (numpy and ``float`` both strip them)."""
-    try:
-        return np.array(cells, dtype=np.float64), np.zeros(len(cells), dtype=bool)
+    try:  # Python's float on each cell: several times faster than numpy's own parsing
+        values = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
+        return values, np.zeros(len(cells), dtype=bool)
     except ValueError:  # some cell is not a number: convert one by one
         out = np.full(len(cells), np.nan)
         bad = np.zeros(len(cells), dtype=bool)

@@ -31,6 +31,8 @@ _TYPE_OF_START = {"[": "list", "{": "dict", '"': "str", "t": "bool", "f": "bool"
 # cutting a value short (numbers and constants are shorter); only an unterminated string
 # can be, and it is read further.
 _GUARD = 1024
+# Text past which array elements are decoded many at a time (see JsonScanner.batches).
+_BULK = 1 << 16
 
 
 class JsonScanner:
@@ -158,10 +160,11 @@ class JsonScanner:
     def batches(self, size: int) -> Iterator[list[Any]]:
         """The elements of the array that comes next, decoded, in lists of ``size``.
 
-        The loop is the scanner's hot path (one turn per COCO annotation): elements are
-        decoded by the C scanner straight from the text, and the separator after each is
-        checked character by character; the general path (:meth:`value`, :meth:`take`)
-        runs only at block ends, around unusual whitespace, and on errors.
+        The scanner's hot path: elements of objects are decoded many at a time by the C
+        scanner (one call per block of text, as ``json.load`` makes one call per file);
+        other elements one at a time, straight from the text, with the separator after
+        each checked character by character. The general path (:meth:`value`,
+        :meth:`take`) runs only at block ends, around unusual whitespace, and on errors.
         """
         self.take("[", "expected an array")
         if self.peek() == "]":
@@ -170,24 +173,51 @@ class JsonScanner:
         scan = self._scan
         blank = " \t\n\r"
         batch: list[Any] = []
-        append = batch.append
         buf, pos = self.buf, self.pos
         length = len(buf)
+        careful_until = -1  # a run the bulk path failed on: element by element up to here
         while True:
-            try:
-                value, end = scan(buf, pos)
-            except (StopIteration, json.JSONDecodeError, RecursionError):
-                end = length
-            if end >= length:  # the block ends, or an error: the careful path decides
-                self.pos = pos
-                value = self.value()
-                buf, end = self.buf, self.pos
-                length = len(buf)
-            append(value)
-            if len(batch) == size:
-                yield batch
-                batch = []
-                append = batch.append
+            # Bulk: the elements up to the last "}," of the text read so far, decoded in one
+            # call as "[...]". That decodes only if the cut falls between two elements (a
+            # cut inside a string or a nested value leaves brackets or quotes unbalanced),
+            # and then the values are exactly those elements.
+            if pos > careful_until and length - pos > _BULK:
+                cut = max(buf.rfind("},", pos, length), buf.rfind("}, ", pos, length))
+                if cut > pos:
+                    try:
+                        values, end = scan("[" + buf[pos : cut + 1] + "]", 0)
+                        bulk = end == cut + 3 - pos
+                    except (StopIteration, json.JSONDecodeError, RecursionError):
+                        bulk = False
+                    if bulk:
+                        batch.extend(values)
+                        del values
+                        while len(batch) >= size:
+                            yield batch[:size]
+                            del batch[:size]
+                        end = cut + 1
+                    else:
+                        careful_until = cut
+                        continue
+                else:
+                    careful_until = length
+                    continue
+            else:
+                try:
+                    value, end = scan(buf, pos)
+                except (StopIteration, json.JSONDecodeError, RecursionError):
+                    end = length
+                if end >= length:  # the block ends, or an error: the careful path decides
+                    self.pos = pos
+                    value = self.value()
+                    if self.buf is not buf:
+                        careful_until = -1
+                    buf, end = self.buf, self.pos
+                    length = len(buf)
+                batch.append(value)
+                if len(batch) == size:
+                    yield batch
+                    batch = []
             # The separator: "," or "]", maybe with one space after (json.dump writes
             # ", "); anything else goes the careful way.
             if end + 2 < length and buf[end] == ",":
@@ -201,6 +231,8 @@ class JsonScanner:
             if self.take(",]", "expected ',' or ']' after an array element") == "]":
                 break
             self.peek()
+            if self.buf is not buf:
+                careful_until = -1
             buf, pos = self.buf, self.pos
             length = len(buf)
         if batch:
