@@ -175,15 +175,16 @@ def pss_mib(root: int) -> tuple[float, list[int]]:
     return total / 1024, tree
 
 
-def run(command: list[str]) -> tuple[float, float, float]:
-    """Wall seconds, peak Pss of the tree (MiB) and the main process's VmHWM (MiB)."""
+def run(command: list[str]) -> tuple[float, float, float, float]:
+    """Wall seconds, peak Pss of the tree (MiB), the main process's VmHWM (MiB), and CPU
+    seconds (user + system, workers included)."""
     env = {**os.environ, "NO_COLOR": "1"}
     start = time.perf_counter()
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
         peak = hwm = 0.0
         while True:
-            pid, status = os.waitpid(child.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             peak = max(peak, pss_mib(child.pid)[0])
@@ -196,7 +197,9 @@ def run(command: list[str]) -> tuple[float, float, float]:
             raise SystemExit(
                 f"failed ({child.returncode}): {' '.join(command)}\n{errors.read().decode()}"
             )
-    return elapsed, peak, hwm
+    # CPU seconds of the command and its reaped workers: steadier than wall time on a
+    # shared machine, but blind to the parallel speed-up.
+    return elapsed, peak, hwm, usage.ru_utime + usage.ru_stime
 
 
 def vm_hwm(pid: int) -> float:
@@ -234,8 +237,8 @@ def has_ijson() -> bool:
 
 def measure_cases(
     cases: dict[str, list[str]], repeat: int
-) -> dict[str, list[tuple[float, float, float]]]:
-    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cases}
+) -> dict[str, list[tuple[float, float, float, float]]]:
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in cases}
     names = list(cases)
     for round_no in range(repeat):
         shift = round_no % len(names)
@@ -244,23 +247,29 @@ def measure_cases(
     return results
 
 
-def table(title: str, results: dict[str, list[tuple[float, float, float]]], floor: str) -> None:
+def table(
+    title: str, results: dict[str, list[tuple[float, float, float, float]]], floor: str
+) -> None:
     base = min(r[0] for r in results[floor])
+    cpu_base = min(r[3] for r in results[floor])
     print(f"\n== {title} (runs: {len(results[floor])}; ratios vs best {floor!r})")
     print(
         f"{'case':<34} {'best s':>8} {'median s':>9} {'x floor':>8} "
-        f"{'peak Pss MiB':>13} {'main HWM MiB':>13}"
+        f"{'peak Pss MiB':>13} {'main HWM MiB':>13} {'CPU s':>8} {'CPU x':>6}"
     )
     for name, runs in results.items():
         times = [r[0] for r in runs]
         print(
             f"{name:<34} {min(times):8.2f} {statistics.median(times):9.2f} "
             f"{min(times) / base:8.2f} {max(r[1] for r in runs):13.0f} "
-            f"{max(r[2] for r in runs):13.0f}"
+            f"{max(r[2] for r in runs):13.0f} {min(r[3] for r in runs):8.2f} "
+            f"{min(r[3] for r in runs) / cpu_base:6.2f}"
         )
 
 
-def verdict(results: dict[str, list[tuple[float, float, float]]], case: str, floor: str) -> bool:
+def verdict(
+    results: dict[str, list[tuple[float, float, float, float]]], case: str, floor: str
+) -> bool:
     ratio = min(r[0] for r in results[case]) / min(r[0] for r in results[floor])
     peak = max(r[1] for r in results[case])
     ok = ratio <= TARGET_RATIO and peak <= TARGET_MIB
