@@ -36,6 +36,7 @@ __all__ = [
     "CoverageStats",
     "aspect_bucket",
     "exact_sum",
+    "exact_sums",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -64,20 +65,29 @@ def exact_sum(values: npt.ArrayLike) -> int:
     == exact_sum(concatenate(a, b))`` always: a sum does not depend on chunking or order.
     """
     x = np.asarray(values, dtype=np.float64).reshape(-1)
-    total = 0
-    for start in range(0, len(x), _PART):
-        part = x[start : start + _PART]
+    return exact_sums(x, np.zeros(len(x), dtype=np.int64), 1)[0]
+
+
+def exact_sums(values: F64, group: I64, groups: int) -> list[int]:
+    """:func:`exact_sum` of the values of each group ``0 .. groups - 1``, in one pass."""
+    totals = [0] * groups
+    for start in range(0, len(values), _PART):
+        part = values[start : start + _PART]
         mantissa, exponent = np.frexp(part)
         m = (mantissa * 2.0**53).astype(np.int64)
         shift = exponent.astype(np.int64) - 53 + SCALE  # >= 1 for every finite float64
-        keys, where = np.unique(shift, return_inverse=True)
-        where = where.reshape(-1)
-        high = np.bincount(where, weights=(m >> 26).astype(np.float64), minlength=len(keys))
-        low = np.bincount(where, weights=(m & ((1 << 26) - 1)).astype(np.float64),
-                          minlength=len(keys))  # fmt: skip
-        for key, hi, lo in zip(keys.tolist(), high.tolist(), low.tolist(), strict=True):
-            total += ((int(hi) << 26) + int(lo)) << key
-    return total
+        if not len(shift):
+            continue
+        base = int(shift.min())
+        span = int(shift.max()) - base + 1  # a few dozen exponents for IoUs
+        where = group[start : start + _PART] * span + (shift - base)
+        size = groups * span
+        high = np.bincount(where, weights=(m >> 26).astype(np.float64), minlength=size)
+        low = np.bincount(where, weights=(m & ((1 << 26) - 1)).astype(np.float64), minlength=size)
+        for key in np.flatnonzero((high != 0) | (low != 0)).tolist():
+            g, k = divmod(key, span)
+            totals[g] += ((int(high[key]) << 26) + int(low[key])) << (base + k)
+    return totals
 
 
 def exact_mean(total: int, count: int) -> float | None:
@@ -426,11 +436,8 @@ def _bucket_stats(
     sizes = np.bincount(which, minlength=count)
     hits = np.bincount(which, weights=covered, minlength=count)
     matched = np.bincount(which, weights=matchable, minlength=count)
-    out = []
-    for k in range(count):
-        mask = which == k
-        out.append(Bucket(int(sizes[k]), int(hits[k]), int(matched[k]), exact_sum(best[mask])))
-    return out
+    sums = exact_sums(best, which.astype(np.int64), count)
+    return [Bucket(int(sizes[k]), int(hits[k]), int(matched[k]), sums[k]) for k in range(count)]
 
 
 def _key(t: float) -> str:

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from anchorctl import conventions, presets
 from anchorctl.coverage import coverage_report, measure
-from anchorctl.coverage_stats import SCALE, CoverageStats, exact_mean, exact_sum, merged
+from anchorctl.coverage_stats import (
+    SCALE,
+    CoverageStats,
+    exact_mean,
+    exact_sum,
+    exact_sums,
+    merged,
+)
 from anchorctl.errors import AnchorError
 from anchorctl.iou import GridInfo, grid_from_levels
 
@@ -26,6 +33,15 @@ def test_exact_sum_is_exact_and_splits(a: list[float], b: list[float]) -> None:
     whole = exact_sum(np.array(a + b))
     assert whole == exact_sum(np.array(a)) + exact_sum(np.array(b))
     assert Fraction(whole, 1 << SCALE) == sum((Fraction(v) for v in a + b), Fraction(0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(FLOATS, st.integers(0, 4)), max_size=60))
+def test_exact_sums_by_group_are_each_groups_exact_sum(pairs: list[tuple[float, int]]) -> None:
+    values = np.array([v for v, _ in pairs], dtype=np.float64)
+    group = np.array([g for _, g in pairs], dtype=np.int64)
+    sums = exact_sums(values, group, 5)
+    assert sums == [exact_sum(values[group == g]) for g in range(5)]
 
 
 def test_exact_mean_is_correctly_rounded() -> None:
