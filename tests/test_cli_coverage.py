@@ -117,11 +117,23 @@ def test_yolo_image_size_without_the_images(tmp_path: Path) -> None:
 # --- scale: workers, shards, streams ---------------------------------------------------------
 
 
-def test_the_report_is_the_same_for_any_number_of_workers() -> None:
-    one = coverage_json(str(DATA / "coco.json"), "--preset", "ssd300", "--jobs", "1")
-    two = coverage_json(str(DATA / "coco.json"), "--preset", "ssd300", "--jobs", "2")
+def test_the_report_is_the_same_for_any_number_of_workers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 40_000  # three tasks of parallel.TASK_BOXES: the workers really run
+    x0, y0 = rng.uniform(0, 400, n), rng.uniform(0, 300, n)
+    w, h = rng.uniform(2, 240, n), rng.uniform(2, 180, n)
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "image,width,height,xmin,ymin,xmax,ymax\n"
+        + "".join(
+            f"i{k % 997}.jpg,640,480,{a:.2f},{b:.2f},{a + c:.2f},{b + d:.2f}\n"
+            for k, (a, b, c, d) in enumerate(zip(x0, y0, w, h, strict=True))
+        )
+    )
+    one = coverage_json(str(path), "--preset", "ssd300", "--jobs", "1")
+    two = coverage_json(str(path), "--preset", "ssd300", "--jobs", "2")
     assert one == two
-    assert one["stats"]["boxes"] == one["boxes"] == 18
+    assert one["stats"]["boxes"] == one["boxes"] == n
 
 
 def shard_files(tmp_path: Path, pieces: int) -> list[Path]:
