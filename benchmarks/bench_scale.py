@@ -322,6 +322,7 @@ def main() -> int:
         "--backends", action="store_true", help="only compare workers: processes vs threads"
     )
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # logs as it goes
     sizes = [20_000, 50_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     repeat = 1 if args.quick else args.repeat
     jobs = [] if args.jobs is None else ["--jobs", str(args.jobs)]
