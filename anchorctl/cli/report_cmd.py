@@ -21,6 +21,7 @@ from anchorctl.cli.options import (
     anchor_options,
     input_size_options,
     iou_option,
+    jobs_option,
     option,
     record,
 )
@@ -52,6 +53,7 @@ class ReportOptions:
     seed: int = 0
     image_root: Path | None = None
     max_points: int = 20_000
+    jobs: int | None = None
 
 
 @click.command(
@@ -73,7 +75,7 @@ Examples:
 @input_size_options(image_file=False, legacy=False, default_help="the preset's")
 @iou_option("The IoU at which a box counts as covered (charts, tables, worst boxes).")
 @option("--worst", type=click.IntRange(min=0), default=12, show_default=True, metavar="N",
-        help="How many of the worst-covered boxes to show.")  # fmt: skip
+        help="Worst-covered boxes to show.")  # fmt: skip
 @option(
     "--suggest",
     is_flag=True,
@@ -88,7 +90,7 @@ Examples:
     "--image-root",
     type=InputPath(file_okay=False, path_type=Path),
     default=None,
-    help="Where the images are, for crops [default: beside the annotations].",
+    help="Images, for crops. [default: beside the annotations]",
 )
 @option(
     "--max-points",
@@ -98,6 +100,7 @@ Examples:
     metavar="N",
     help="Most boxes on the scatter (more are sampled, seeded, and the page says so).",
 )
+@jobs_option()
 @html_output_option
 @click.pass_context
 def report(ctx: click.Context, /, **values: Any) -> None:
@@ -125,7 +128,9 @@ def run_report(anchors: AnchorOptions, data: DatasetOptions, opts: ReportOptions
     main = opts.iou
     thresholds = sorted({*cov.DEFAULT_THRESHOLDS, main})
     with progress_bar("matching boxes to anchors", data.quiet) as advance:
-        measured = cov.measure(boxes, sizes, loaded.grids, thresholds, progress=advance)
+        measured = cov.measure(
+            boxes, sizes, loaded.grids, thresholds, progress=advance, jobs=opts.jobs
+        )
     summary = cov.coverage_report(
         boxes,
         sizes,
