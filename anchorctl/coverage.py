@@ -31,8 +31,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from anchorctl.coverage_stats import ASPECT_BUCKETS, SIZE_BUCKETS, CoverageStats, aspect_bucket
 from anchorctl.errors import AnchorError
 from anchorctl.iou import BLOCK_ELEMENTS, GridInfo, best_anchor, shape_best_iou
+
+__all__ = [
+    "ASPECT_BUCKETS",
+    "DEFAULT_THRESHOLDS",
+    "SIZE_BUCKETS",
+    "BoxCoverage",
+    "CoverageStats",
+    "aspect_bucket",
+    "coverage_report",
+    "measure",
+    "yolo_metric",
+    "yolo_ratio",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -41,12 +55,6 @@ DEFAULT_THRESHOLDS = (0.3, 0.5, 0.7)
 DEFAULT_MAIN = 0.5
 YOLO_THR = 4.0
 MEASURE_CHUNK = 1 << 16  # boxes per step of measure(): temporaries ~ 100 bytes per box
-# COCO's object sizes, here by box area w * h in network-input pixels (COCO's evaluation uses
-# the annotation's segment area in the original image): small < 32^2 <= medium < 96^2 <= large.
-SIZE_BUCKETS = (("small", 0.0, 32.0**2), ("medium", 32.0**2, 96.0**2), ("large", 96.0**2, np.inf))
-# Buckets of r = w / h, symmetric under swapping w and h:
-# r < 1/3 | 1/3 <= r < 2/3 | 2/3 <= r <= 3/2 | 3/2 < r <= 3 | r > 3.
-ASPECT_BUCKETS = ("<1/3", "1/3-2/3", "2/3-3/2", "3/2-3", ">3")
 IOU_DEFINITION = (
     "xyxy in network-input pixels, continuous; area = (x1-x0)*(y1-y0); "
     "IoU = inter / (areaA + areaB - inter), float64 (as torchvision.ops.box_iou)"
@@ -130,6 +138,7 @@ def measure(
     *,
     yolo_thr: float = YOLO_THR,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = 1,
 ) -> BoxCoverage:
     """Every per-box coverage number of :class:`BoxCoverage`.
 
@@ -142,7 +151,21 @@ def measure(
         thresholds: IoUs in ``(0, 1]`` to count anchors at.
         yolo_thr: YOLO's ``anchor_t``.
         progress: ``progress(done, total)`` in boxes.
+        jobs: worker processes (:func:`anchorctl.parallel.measure_parallel`; None: every
+            core); the arrays are the same, bit for bit, for any number.
     """
+    if jobs != 1:
+        from anchorctl.parallel import measure_parallel
+
+        return measure_parallel(
+            boxes,
+            input_sizes,
+            grids,
+            tuple(thresholds),
+            yolo_thr=yolo_thr,
+            jobs=jobs,
+            progress=progress,
+        )
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     n = len(b)
     sizes = np.broadcast_to(np.asarray(input_sizes, dtype=np.int64), (n, 2))
@@ -256,93 +279,18 @@ def coverage_report(
         cov = measure(b, input_sizes, grids, thr, yolo_thr=yolo_thr, progress=progress)
     elif len(cov.best_iou) != n or not set(thr) <= set(cov.thresholds):
         raise AnchorError("the measured coverage is for other boxes or thresholds")
-    col_of = {t: cov.thresholds.index(t) for t in thr}
-    covered = cov.best_iou >= main
-    matchable = cov.ratio_best > 1.0 / cov.yolo_thr
-    wh = b[:, 2:] - b[:, :2]
     sizes = np.broadcast_to(np.asarray(input_sizes, dtype=np.int64), (n, 2))
-
-    def bucket(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
-        return {
-            "count": int(mask.sum()),
-            "recall": _mean(covered[mask]),
-            "mean_best_iou": _mean(cov.best_iou[mask]),
-            "bpr": _mean(matchable[mask]),
-        }
-
-    area = wh[:, 0] * wh[:, 1]
-    by_size = {name: bucket((area >= lo) & (area < hi)) for name, lo, hi in SIZE_BUCKETS}
-    by_aspect = {name: bucket(aspect_bucket(wh) == i) for i, name in enumerate(ASPECT_BUCKETS)}
-    levels = int(cov.level.max()) + 1 if n else 0
-    by_level = [
-        {
-            "level": i,
-            "boxes": int((cov.level == i).sum()),
-            "mean_best_iou": _mean(cov.best_iou[cov.level == i]),
-        }
-        for i in range(levels)
-    ]
     images = None if image_index is None else np.asarray(image_index, dtype=np.int64)
-    worst_rows = []
-    for i in np.argsort(cov.best_iou, kind="stable")[:worst]:
-        image: Any = None
-        if images is not None:
-            image = image_names[images[i]] if image_names is not None else int(images[i])
-        worst_rows.append(
-            {
-                "box_index": int(i),
-                "image": image,
-                "box": [float(v) for v in b[i]],
-                "input_size": [int(v) for v in sizes[i]],
-                "best_iou": float(cov.best_iou[i]),
-                "anchor": {
-                    "index": int(cov.best_index[i]),
-                    "level": int(cov.level[i]),
-                    "row": int(cov.row[i]),
-                    "col": int(cov.col[i]),
-                    "slot": int(cov.slot[i]),
-                    "box": [float(v) for v in cov.anchor[i]],
-                },
-            }
-        )
-    return {
-        "boxes": n,
-        "thresholds": thr,
-        "main_threshold": float(main),
-        "iou": IOU_DEFINITION,
-        "recall": {_key(t): _mean(cov.best_iou >= t) for t in thr},
-        "mean_best_iou": _mean(cov.best_iou),
-        "anchors_above": {_key(t): _mean(cov.above[:, col_of[t]]) for t in thr},
-        "shape": {
-            "mean_best_iou": _mean(cov.shape_iou),
-            "recall": {_key(t): _mean(cov.shape_iou >= t) for t in thr},
-        },
-        "bpr": _mean(matchable),
-        "anchors_per_target": _mean(cov.ratio_count),
-        "yolo_thr": cov.yolo_thr,
-        "size_basis": "box area w*h in input pixels: small < 32^2 <= medium < 96^2 <= large",
-        "by_size": by_size,
-        "aspect_basis": "w/h in input pixels: <1/3, [1/3, 2/3), [2/3, 3/2], (3/2, 3], >3",
-        "by_aspect": by_aspect,
-        "by_level": by_level,
-        "worst": worst_rows,
-    }
-
-
-def aspect_bucket(wh: npt.ArrayLike) -> I64:
-    """Index into :data:`ASPECT_BUCKETS` of each ``(w, h)`` ``(N, 2)``.
-
-    Compared as ``3w < h`` rather than ``w/h < 1/3``, so exact ratios land the same way on
-    both sides (a 1x3 box and a 3x1 box fall in mirrored buckets).
-    """
-    s = np.asarray(wh, dtype=np.float64).reshape(-1, 2)
-    w, h = s[:, 0], s[:, 1]
-    out = np.full(len(s), 2, dtype=np.int64)
-    out[(3 * h < 2 * w)] = 3
-    out[(3 * h < w)] = 4
-    out[(3 * w < 2 * h)] = 1
-    out[(3 * w < h)] = 0
-    return out
+    stats = CoverageStats.of(b, sizes, cov, main=float(main), worst=worst, image=images)
+    if image_names is not None:
+        stats.name_images(image_names.__getitem__)
+    report = stats.report()
+    if cov.thresholds != tuple(thr):  # measured at more thresholds than asked: only these
+        for key in ("recall", "anchors_above"):
+            report[key] = {_key(t): report[key][_key(t)] for t in thr}
+        report["shape"]["recall"] = {_key(t): report["shape"]["recall"][_key(t)] for t in thr}
+        report["thresholds"] = thr
+    return report
 
 
 def _side_ratio(side: F64, anchor: F64) -> F64:
@@ -354,10 +302,6 @@ def _side_ratio(side: F64, anchor: F64) -> F64:
 
 def _key(t: float) -> str:
     return f"{t:g}"
-
-
-def _mean(values: npt.NDArray[Any]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
 
 
 def _ratio_thr(thr: float) -> float:

@@ -59,12 +59,34 @@ def to_input(
         ``boxes`` ``(N, 4)`` float64 ``xmin, ymin, xmax, ymax`` in input pixels, and
         ``input_sizes`` ``(N, 2)`` int64 ``[W, H]`` of the input of each box's image.
     """
-    if mode not in RESIZE_MODES:
-        raise AnchorError(f"--resize {mode!r}: choose one of {', '.join(RESIZE_MODES)}")
-    boxes = np.asarray(ann.boxes, dtype=np.float64).reshape(-1, 4)
     which = np.asarray(ann.image_index, dtype=np.int64).reshape(-1)
     sizes = np.array([[im.width, im.height] for im in ann.images], dtype=np.float64)
-    sizes = sizes.reshape(-1, 2)[which]  # (N, 2) each box's image w, h
+    return boxes_to_input(
+        ann.boxes,
+        sizes.reshape(-1, 2)[which],  # (N, 2) each box's image w, h
+        mode,
+        input_size,
+        shorter_side,
+        size_rounding=size_rounding,
+    )
+
+
+def boxes_to_input(
+    boxes: npt.ArrayLike,
+    image_sizes: npt.ArrayLike,
+    mode: str,
+    input_size: tuple[int, int] | None = None,
+    shorter_side: tuple[int, int] | None = None,
+    *,
+    size_rounding: str = "round",
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """:func:`to_input` on arrays: ``boxes`` ``(N, 4)`` in their images' pixels and
+    ``image_sizes`` ``(N, 2)`` the ``[w, h]`` of each box's image (a chunk of an
+    :class:`~anchorctl.annotations.AnnotationStream` has both)."""
+    if mode not in RESIZE_MODES:
+        raise AnchorError(f"--resize {mode!r}: choose one of {', '.join(RESIZE_MODES)}")
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    sizes = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
     w, h = sizes[:, 0], sizes[:, 1]
     n = len(boxes)
     if mode in ("stretch", "letterbox"):

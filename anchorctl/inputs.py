@@ -11,6 +11,13 @@ feeding one registry:
   (:func:`sys.addaudithook`), so readers (images, configs, each file of an annotations folder)
   need not remember to register.
 
+The annotation readers also call :func:`register_open` for each file they open. That makes
+the registry independent of where the hook can see (a hook sees only its own process), and
+checks each file against stdout (``coverage labels/ >> labels/x.txt`` is refused when the
+reader reaches ``x.txt``). Annotations are always read in the process that writes the output
+(``coverage --jobs N`` sends boxes to its workers, never files), so that is where they are
+registered.
+
 :func:`anchorctl.atomic.atomic_write` asks :func:`input_named_by` before it writes, and
 refuses a target that is an input. Outside :func:`watching` (library use) only explicit
 :func:`register` calls count.
@@ -29,6 +36,14 @@ from anchorctl.errors import AnchorError
 
 Identity = tuple[int, int]
 
+
+class SameFileError(AnchorError):
+    """An input of the run is where its output goes (stdout appended to a file being read).
+
+    It ends the run: a reader that skips a file it cannot read must let this through.
+    """
+
+
 _inputs: dict[Identity, str] = {}
 _watching = False
 _hooked = False
@@ -46,16 +61,32 @@ def identity(path: str | bytes | os.PathLike[str]) -> Identity | None:
 def register(path: str | bytes | os.PathLike[str]) -> None:
     """Record ``path`` as an input of this run.
 
-    Raises :class:`AnchorError` when stdout is that same regular file (``>> input``): the
+    Raises :class:`SameFileError` when stdout is that same regular file (``>> input``): the
     output would be appended to the file being read.
     """
     key = identity(path)
-    if key is None:
+    if key is not None:
+        _add(key, os.fsdecode(path))
+
+
+def register_open(handle: Any, name: str) -> None:
+    """Record the file open in ``handle`` (any object with ``fileno()``) as an input of the
+    run :func:`watching` watches, as :func:`register` does; nothing outside ``watching``
+    (library use keeps no registry of what it reads)."""
+    if not _watching:
         return
-    name = os.fsdecode(path)
+    try:
+        status = os.fstat(handle.fileno())
+    except (AttributeError, OSError, ValueError):
+        return
+    _add((status.st_dev, status.st_ino), name)
+
+
+def _add(key: Identity, name: str) -> None:
+    """Record an input; refuse it when stdout is that same regular file."""
     _inputs.setdefault(key, name)
     if key == _stdout_identity():
-        raise AnchorError(
+        raise SameFileError(
             f"refusing to read {name!r}: stdout is redirected to that same file; "
             "write the output elsewhere"
         )

@@ -122,7 +122,8 @@ def test_report_and_coverage_take_the_same_data_set_options() -> None:
         command = commands()[name]
         return {o for p in command.get_params(click.Context(command)) for o in p.opts}
 
-    shared = flags("coverage") - {"--thresholds", "--fail-under", "--format"}
+    # coverage's own: its thresholds, CI gate, output format and shard reports
+    shared = flags("coverage") - {"--thresholds", "--fail-under", "--format", "--merge"}
     assert shared <= flags("report")
 
 

@@ -1,19 +1,21 @@
-"""What every reader shares: opening files, checking boxes against their images, and turning a
-reader's draft into :class:`~anchorctl.annotations.records.Annotations`.
+"""What every reader shares: checking boxes against their images, and turning a reader's
+drafts into :class:`~anchorctl.annotations.stream.BoxChunk` s.
 
-A reader parses its format into a :class:`Draft`: the images, the candidate boxes already in
-anchorctl's convention (pixels, 0-based continuous ``xmin, ymin, xmax, ymax``), and the
-entries it could not use (:class:`Problem`). :func:`finish` then applies, in this order, the
-category filter (boxes of other categories are dropped silently), the box checks (malformed
-boxes are skipped, or with ``strict`` the first malformed entry of the input raises), and the
-``iscrowd``/``difficult`` choice (left-out boxes are listed as skipped, never raised).
+A reader parses its format a chunk at a time into :class:`Draft` s: the candidate boxes
+already in anchorctl's convention (pixels, 0-based continuous ``xmin, ymin, xmax, ymax``),
+their images and categories, and the entries of that chunk it could not use
+(:class:`Problem`). It registers images and category names with the :class:`Context`, which
+also takes the problems found outside any chunk (an image entry without a size).
+:func:`finish_chunk` then applies, in this order, the category filter (boxes of other
+categories are dropped silently), the box checks (malformed boxes are skipped, or with
+``strict`` the first malformed entry raises), and the ``iscrowd``/``difficult``/
+``IsGroupOf`` choice (left-out boxes are listed as skipped, never raised).
 """
 
 from __future__ import annotations
 
 import gc
-import os
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -21,20 +23,23 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.annotations.records import Annotations, ImageRecord, Skipped
+from anchorctl.annotations.records import Skipped
+from anchorctl.annotations.stream import BoxChunk, ImageTable, SkipLog
 from anchorctl.errors import AnchorError
 
 __all__ = [
     "EDGE_TOLERANCE",
+    "Context",
     "Draft",
     "Problem",
     "Progress",
     "check_boxes",
+    "check_filter",
+    "empty_draft",
     "file_progress",
-    "finish",
+    "finish_chunk",
     "fmt_number",
     "gc_paused",
-    "read_bytes",
     "wanted_set",
 ]
 
@@ -56,7 +61,7 @@ class Problem(NamedTuple):
 
     ``order`` is the entry's position in the input (readers number entries as they meet
     them), so problems found by different passes are reported in input order. ``malformed``
-    is False for entries left out by choice (``iscrowd``, ``difficult``).
+    is False for entries left out by choice (``iscrowd``, ``difficult``, ``IsGroupOf``).
     """
 
     order: int
@@ -67,26 +72,118 @@ class Problem(NamedTuple):
 
 @dataclass
 class Draft:
-    """A reader's output before the shared checks.
+    """One chunk of a reader's output before the shared checks.
 
-    ``boxes`` (N, 4) float64 pixels ``xmin, ymin, xmax, ymax`` (0-based continuous),
-    ``image_index`` (N,) int64 into ``images``, ``categories`` N names, ``order`` (N,) int64
-    positions in the input, ``by_choice`` (N,) bool for boxes that are left out unless asked
-    for (``choice_reason`` says why: ``"iscrowd"``, ``"difficult"``). ``where(i)`` names box
-    ``i``'s entry; it is called only for boxes that are skipped. ``declared`` lists the
-    category names the input declares (COCO ``categories``, YOLO class names), if any.
+    ``boxes`` (n, 4) float64 pixels ``xmin, ymin, xmax, ymax`` (0-based continuous);
+    ``image`` (n,) int64 rows in the context's images; ``size`` (n, 2) float64 width and
+    height of each box's image; ``category`` (n,) int64 indices into the context's category
+    names; ``order`` (n,) int64 positions in the input; ``by_choice`` (n,) bool for boxes
+    that are left out unless asked for (``choice_reason`` says why). ``where(i)`` names box
+    ``i``'s entry; it is called only for boxes that are skipped. ``problems`` are the other
+    entries of this chunk that gave no box.
     """
 
-    images: list[ImageRecord]
     boxes: npt.NDArray[np.float64]
-    image_index: npt.NDArray[np.int64]
-    categories: list[str]
+    image: npt.NDArray[np.int64]
+    size: npt.NDArray[np.float64]
+    category: npt.NDArray[np.int64]
     order: npt.NDArray[np.int64]
     where: Callable[[int], str]
     problems: list[Problem] = field(default_factory=list)
     by_choice: npt.NDArray[np.bool_] | None = None
     choice_reason: str = ""
-    declared: Sequence[str] | None = None
+
+
+def empty_draft(problems: list[Problem] | None = None) -> Draft:
+    """A chunk without boxes (only problems, if any)."""
+    return Draft(
+        boxes=np.zeros((0, 4)),
+        image=np.zeros(0, dtype=np.int64),
+        size=np.zeros((0, 2)),
+        category=np.zeros(0, dtype=np.int64),
+        order=np.zeros(0, dtype=np.int64),
+        where=str,
+        problems=problems or [],
+    )
+
+
+class Context:
+    """What a reader fills while it reads: images, category names, skipped entries.
+
+    ``source`` names the input in errors; ``wanted`` is the category filter (None: all);
+    ``include_choice`` keeps the boxes left out by choice; ``strict`` raises at the first
+    malformed entry; ``declared`` is set by readers whose input declares its category names
+    (COCO ``categories``, YOLO names), to check the filter against.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        wanted: frozenset[str] | None,
+        include_choice: bool,
+        strict: bool,
+        skipped: SkipLog,
+        progress: Progress | None,
+    ) -> None:
+        self.source = source
+        self.wanted = wanted
+        self.include_choice = include_choice
+        self.strict = strict
+        self.skipped = skipped
+        self.progress = progress
+        self.images = ImageTable()
+        self.category_names: list[str] = []
+        self._codes: dict[str, int] = {}
+        self.declared: list[str] | None = None
+        self.matched = False  # some box passed the category filter
+        self._keep_code = np.zeros(0, dtype=bool)
+
+    def category(self, name: str) -> int:
+        """The index of a category name, added when new."""
+        code = self._codes.get(name)
+        if code is None:
+            code = self._codes[name] = len(self.category_names)
+            self.category_names.append(name)
+        return code
+
+    def categories(self, names: list[str]) -> npt.NDArray[np.int64]:
+        """:meth:`category` of each name, (n,) int64."""
+        codes = self._codes
+        if all(name in codes for name in set(names)):
+            return np.fromiter(map(codes.__getitem__, names), dtype=np.int64, count=len(names))
+        return np.fromiter(map(self.category, names), dtype=np.int64, count=len(names))
+
+    def wanted_name(self, name: str | None) -> bool:
+        """Whether an entry of this category is reported (any, without a filter)."""
+        return self.wanted is None or name is None or name in self.wanted
+
+    def declare(self, names: Collection[str]) -> None:
+        """The input's declared category names: a filter naming others is an error."""
+        self.declared = sorted(set(names))
+        if self.wanted is not None:
+            check_filter(self.wanted, self.declared, declared=True, source=self.source)
+
+    def problem(self, problem: Problem) -> None:
+        """An entry outside any chunk that gave no box (raises with ``strict``)."""
+        if self.strict and problem.malformed:
+            raise AnchorError(f"{problem.where}: {problem.reason}")
+        self.skipped.add(problem.order, Skipped(problem.where, problem.reason))
+
+    def keep_codes(self) -> npt.NDArray[np.bool_]:
+        """Per category index: whether the filter keeps it."""
+        n = len(self.category_names)
+        if len(self._keep_code) != n:
+            wanted = self.wanted
+            self._keep_code = np.array(
+                [wanted is None or name in wanted for name in self.category_names], dtype=bool
+            )
+        return self._keep_code
+
+    def finish(self) -> None:
+        """The checks that need the whole input: a filter no box matched (VOC, CSV)."""
+        if self.wanted is not None and self.declared is None and not self.matched:
+            check_filter(self.wanted, self.category_names, declared=False, source=self.source)
 
 
 @contextmanager
@@ -118,22 +215,6 @@ def file_progress(progress: Progress | None, total: int) -> Callable[[int], None
             progress(done, total)
 
     return report
-
-
-def read_bytes(path: str | os.PathLike[str], name: str) -> bytes:
-    """The whole file, or :class:`AnchorError` naming it (``name``) and why it cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError):
-        raise AnchorError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise AnchorError(f"{name}: it is a folder, expected a file") from None
-    except PermissionError:
-        raise AnchorError(f"{name}: permission denied") from None
-    except OSError as exc:
-        reason = " ".join((exc.strerror or str(exc) or type(exc).__name__).split())
-        raise AnchorError(f"{name}: cannot read it ({reason})") from None
 
 
 def wanted_set(categories: Collection[str] | None) -> frozenset[str] | None:
@@ -209,17 +290,18 @@ def box_reason(code: int, box: npt.NDArray[np.float64], width: float, height: fl
     return f"outside the image (box {corners} does not overlap the {image} image)"
 
 
-def _unknown_categories(draft: Draft, wanted: frozenset[str], source: str) -> None:
-    """Raise when the filter names categories the input cannot have (most likely a typo)."""
-    if draft.declared is not None:
-        known = set(draft.declared)
-        missing = sorted(wanted - known)
+def check_filter(
+    wanted: frozenset[str], known: Collection[str], *, declared: bool, source: str
+) -> None:
+    """Raise when the filter names categories the input cannot have (most likely a typo):
+    any name not ``declared``, or, for inputs without declared names, every name."""
+    if declared:
+        missing = sorted(wanted - set(known))
         if not missing:
             return
         what = "declares no category"
     else:
-        known = set(draft.categories)
-        if wanted & known or not known:
+        if wanted & set(known) or not known:
             return  # a folder of files need not hold every category in every subset
         missing = sorted(wanted)
         what = "has no box of category"
@@ -230,63 +312,47 @@ def _unknown_categories(draft: Draft, wanted: frozenset[str], source: str) -> No
     )
 
 
-def finish(
-    draft: Draft,
-    fmt: str,
-    source: str,
-    *,
-    wanted: frozenset[str] | None,
-    include_choice: bool,
-    strict: bool,
-) -> Annotations:
-    """Filter, check and assemble a reader's draft; see the module docstring for the order.
+def finish_chunk(draft: Draft, ctx: Context, first: int) -> BoxChunk:
+    """Filter, check and assemble one chunk; see the module docstring for the order.
 
-    ``source`` names the input in errors; ``wanted`` is the category filter (None: all);
-    ``include_choice`` keeps the ``by_choice`` boxes. With ``strict`` the first malformed
-    entry in input order raises :class:`AnchorError` ``"<where>: <reason>"``.
+    ``first`` is the number of boxes already given. Problems go to ``ctx.skipped``; with
+    ``ctx.strict`` the first malformed entry of the chunk in input order raises
+    :class:`AnchorError` ``"<where>: <reason>"``.
     """
     n = draft.boxes.shape[0]
-    keep = np.ones(n, dtype=bool)
-    if wanted is not None:
-        _unknown_categories(draft, wanted, source)
-        keep = np.fromiter((c in wanted for c in draft.categories), dtype=bool, count=n)
+    if ctx.wanted is not None:
+        keep = ctx.keep_codes()[draft.category]
+        candidates = np.flatnonzero(keep)
+    else:
+        candidates = np.arange(n)
+    if len(candidates):
+        ctx.matched = True
     problems = list(draft.problems)
-
-    candidates = np.flatnonzero(keep)
-    widths = np.array([image.width for image in draft.images], dtype=np.float64)
-    heights = np.array([image.height for image in draft.images], dtype=np.float64)
-    index = draft.image_index[candidates]
-    clipped, code = check_boxes(draft.boxes[candidates], widths[index], heights[index])
-    for k in np.flatnonzero(code != OK):  # only the bad boxes get per-box Python
+    size = draft.size[candidates]
+    clipped, code = check_boxes(draft.boxes[candidates], size[:, 0], size[:, 1])
+    for k in np.flatnonzero(code != OK).tolist():  # only the bad boxes get per-box Python
         i = int(candidates[k])
-        reason = box_reason(int(code[k]), draft.boxes[i], widths[index[k]], heights[index[k]])
+        reason = box_reason(int(code[k]), draft.boxes[i], size[k, 0], size[k, 1])
         problems.append(Problem(int(draft.order[i]), draft.where(i), reason))
     good = code == OK
-    if draft.by_choice is not None and not include_choice:
+    if draft.by_choice is not None and not ctx.include_choice:
         left_out = good & draft.by_choice[candidates]
-        for k in np.flatnonzero(left_out):
+        for k in np.flatnonzero(left_out).tolist():
             i = int(candidates[k])
             problems.append(
                 Problem(int(draft.order[i]), draft.where(i), draft.choice_reason, False)
             )
         good &= ~left_out
-
     problems.sort(key=lambda p: p.order)  # stable: ties keep the reader's order
-    if strict:
-        for problem in problems:
-            if problem.malformed:
-                raise AnchorError(f"{problem.where}: {problem.reason}")
-
+    for problem in problems:
+        if ctx.strict and problem.malformed:
+            raise AnchorError(f"{problem.where}: {problem.reason}")
+        ctx.skipped.add(problem.order, Skipped(problem.where, problem.reason))
     chosen = candidates[good]
-    if chosen.size == n:
-        categories = draft.categories
-    else:
-        categories = [draft.categories[i] for i in chosen.tolist()]
-    return Annotations(
-        images=draft.images,
+    return BoxChunk(
         boxes=np.ascontiguousarray(clipped[good], dtype=np.float64).reshape(-1, 4),
-        image_index=draft.image_index[chosen].astype(np.int64, copy=False),
-        categories=categories,
-        skipped=[Skipped(p.where, p.reason) for p in problems],
-        format=fmt,
+        image=draft.image[chosen].astype(np.int64, copy=False),
+        image_size=size[good].astype(np.int64),
+        category=draft.category[chosen].astype(np.int64, copy=False),
+        first=first,
     )

@@ -16,51 +16,40 @@ What is read:
 Skipped entries are named ``"<file>: annotation id 17"`` (``"<file>: annotations[5]"`` for an
 entry without an id) and ``"<file>: image id 3"``.
 
-Large files: the JSON is parsed by the standard library (with the cyclic garbage collector
-paused by :func:`~anchorctl.annotations.read_annotations`), and the annotation lists are
-turned into numpy arrays a chunk at a time and checked with array operations; image and
-category ids are matched with a sorted search when they are integers. Only entries that
-fail the fast path get per-entry Python.
+Large files are read a value at a time (:mod:`~anchorctl.annotations.jsonscan`), in one
+pass and in bounded memory, with the top-level keys in any order: annotations met after
+``images`` and ``categories`` become boxes at once; annotations met before them (the
+official COCO files list ``categories`` last) are kept as parsed numbers, spilled to a
+temporary file past a size (:class:`~anchorctl.annotations.stream.Spill`), and become boxes
+at the end of the file. Entries are turned into numpy arrays a chunk at a time and checked
+with array operations; image ids are matched with a sorted search when they are integers.
+Only entries that fail the fast path get per-entry Python. Invalid JSON stops the read at
+once with its line, column and byte offset.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.annotations.checks import Draft, Problem, Progress, read_bytes
-from anchorctl.annotations.records import ImageRecord
+from anchorctl.annotations.checks import Context, Draft, Problem
+from anchorctl.annotations.jsonscan import JsonScanner
+from anchorctl.annotations.stream import NameTable, Spill
+from anchorctl.annotations.textio import TextBlocks, open_binary
 from anchorctl.errors import AnchorError
 
 __all__ = ["read_coco"]
 
-_CHUNK = 65_536  # annotations per fast-path chunk (and per progress step)
+_CHUNK = 16_384  # entries per fast-path chunk: 16k parsed objects are about 16 MiB
 
 # Codes of an annotation's image lookup.
 _UNKNOWN_IMAGE = -1
 _SKIPPED_IMAGE = -2
-
-
-def _load_json(path: str, name: str) -> Any:
-    """The parsed file. It is decoded first so that its bytes are freed before the parse
-    (JSON is UTF-8, RFC 8259), which keeps one copy of the text in memory instead of two."""
-    try:
-        text = read_bytes(path, name).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise AnchorError(f"{name}: not a text file; expected COCO JSON in UTF-8") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnchorError(
-            f"{name}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}); "
-            "expected a COCO instances file"
-        ) from None
-    except RecursionError:
-        raise AnchorError(f"{name}: not a COCO file (JSON nested too deeply)") from None
 
 
 def _size(value: Any) -> int | None:
@@ -77,18 +66,10 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _categories(data: dict[str, Any], name: str) -> dict[Hashable, str] | None:
-    """``category id -> name`` from the ``categories`` list, None when there is none."""
-    if "categories" not in data:
-        return None
-    categories = data["categories"]
-    if not isinstance(categories, list):
-        raise AnchorError(
-            f"{name}: key 'categories' must be a list of {{'id', 'name'}} objects, "
-            f"found {type(categories).__name__}"
-        )
+def _categories(entries: list[Any], name: str) -> dict[Hashable, str]:
+    """``category id -> name`` from the entries of the ``categories`` list."""
     names: dict[Hashable, str] = {}
-    for k, entry in enumerate(categories):
+    for k, entry in enumerate(entries):
         if not isinstance(entry, dict) or "id" not in entry or "name" not in entry:
             raise AnchorError(
                 f"{name}: categories[{k}] must be an object with 'id' and 'name', "
@@ -101,110 +82,226 @@ def _categories(data: dict[str, Any], name: str) -> dict[Hashable, str] | None:
     return names
 
 
-def _images_fast(images: list[Any]) -> tuple[list[ImageRecord], dict[Hashable, int]] | None:
-    """Image records and ``id -> index`` when every entry is well formed, else None.
-
-    Well formed: an object with a unique ``id`` and integer ``width`` and ``height`` > 0.
-    Anything else (including ``640.0``) goes through the per-entry path of :func:`_images`.
-    """
-    n = len(images)
+def _int_array(values: list[Any]) -> npt.NDArray[np.int64] | None:
+    """The values as int64 when every one is an integer (not a bool), else None."""
     try:
-        ids = [entry["id"] for entry in images]
-        widths = np.array([entry["width"] for entry in images])
-        heights = np.array([entry["height"] for entry in images])
-        file_names = [entry.get("file_name") for entry in images]
-        if len(set(ids)) != n or None in ids:
-            return None
-    except (TypeError, KeyError, AttributeError, ValueError, OverflowError):
+        arr = np.array(values)
+    except (ValueError, OverflowError):
         return None
-    for sizes in (widths, heights):
-        if sizes.shape != (n,) or sizes.dtype.kind not in "iu" or (sizes <= 0).any():
-            return None
-    if any(isinstance(i, bool) for i in ids):
+    if arr.shape != (len(values),) or arr.dtype.kind != "i":
         return None
-    labels = [
-        f if type(f) is str else str(i) if f is None else str(f)
-        for f, i in zip(file_names, ids, strict=True)
-    ]
-    records = list(map(ImageRecord, labels, widths.tolist(), heights.tolist()))
-    return records, dict(zip(ids, range(n), strict=True))
+    return arr.astype(np.int64, copy=False)
 
 
-def _images(
-    images: list[Any], name: str
-) -> tuple[list[ImageRecord], dict[Hashable, int], list[Problem]]:
-    """Image records, ``image id -> index`` (or ``_SKIPPED_IMAGE``), and the bad entries."""
-    fast = _images_fast(images)
-    if fast is not None:
-        return fast[0], fast[1], []
-    records: list[ImageRecord] = []
-    index: dict[Hashable, int] = {}
-    problems: list[Problem] = []
-    for k, entry in enumerate(images):
-        if not isinstance(entry, dict):
-            problems.append(
-                Problem(k, f"{name}: images[{k}]", f"expected an object, found {_describe(entry)}")
-            )
-            continue
-        iid = entry.get("id")
-        where = f"{name}: image id {iid}" if iid is not None else f"{name}: images[{k}]"
-        if iid is None or isinstance(iid, bool) or not isinstance(iid, Hashable):
-            problems.append(Problem(k, where, "missing id (a number or text)"))
-            continue
-        if iid in index:
-            problems.append(Problem(k, where, "duplicate image id; the first entry is used"))
-            continue
-        width = _size(entry.get("width"))
-        height = _size(entry.get("height"))
-        if width is None or height is None:
-            key = "width" if width is None else "height"
-            value = entry.get(key)
-            got = "nothing" if value is None else _describe(value)
-            problems.append(
-                Problem(k, where, f"{key}: expected a whole number of pixels > 0, got {got}")
-            )
-            index[iid] = _SKIPPED_IMAGE
-            continue
-        file_name = entry.get("file_name")
-        label = str(file_name) if file_name is not None else str(iid)
-        index[iid] = len(records)
-        records.append(ImageRecord(label, width, height))
-    return records, index, problems
+class _Images:
+    """The ``images`` list, read a batch at a time, then frozen into an ``id -> row`` lookup.
 
+    Rows are those of the context's :class:`~anchorctl.annotations.stream.ImageTable`: the
+    usable entries (an id, a whole size > 0), first entry of an id only, in input order.
+    """
 
-class _Table:
-    """``id -> index`` lookups, vectorized with a sorted search when all ids are integers."""
+    def __init__(self, name: str, ctx: Context) -> None:
+        self.name = name
+        self.ctx = ctx
+        self.frozen = False
+        self.seen = False
+        self._ids: list[Any] = []  # per batch: int64 array, or a list of ids
+        self._usable: list[npt.NDArray[np.bool_]] = []
+        self._orders: list[npt.NDArray[np.int64]] = []
+        self._sizes: list[npt.NDArray[np.int64]] = []
+        self._names = NameTable()
+        self._sorted_ids: npt.NDArray[np.int64] | None = None
+        self._sorted_rows = np.zeros(0, dtype=np.int64)
+        self._table: dict[Hashable, int] = {}
 
-    def __init__(self, table: dict[Hashable, int]) -> None:
-        self.table = table
-        self.sorted_ids: npt.NDArray[np.int64] | None = None
-        ids = list(table)
-        if all(type(i) is int for i in ids):  # not bool, not float
-            try:
-                keys = np.array(ids, dtype=np.int64).reshape(-1)
-            except OverflowError:
-                return
-            order = np.argsort(keys, kind="stable")
-            self.sorted_ids = keys[order]
-            self.sorted_values = np.array(list(table.values()), dtype=np.int64)[order]
-
-    def lookup(self, keys: list[Any], missing: int) -> npt.NDArray[np.int64]:
-        """``table[key]`` for each key; ``missing`` when absent or not a valid key."""
-        m = len(keys)
-        if self.sorted_ids is not None and self.sorted_ids.size:
-            asked = np.array(keys)
-            if asked.shape == (m,) and asked.dtype.kind == "i":  # all ints (bools would be "b")
-                at = np.minimum(np.searchsorted(self.sorted_ids, asked), self.sorted_ids.size - 1)
-                found = self.sorted_ids[at] == asked
-                return np.where(found, self.sorted_values[at], missing).astype(np.int64)
+    def add(self, entries: list[Any], first: int) -> None:
+        """A batch of image entries; ``first`` is the input position of the first."""
+        n = len(entries)
         try:
-            return np.fromiter(map(self.table.get, keys, [missing] * m), dtype=np.int64, count=m)
-        except TypeError:  # an unhashable key (a list or an object) somewhere in this run
-            out = np.full(m, missing, dtype=np.int64)
-            for k, key in enumerate(keys):
-                if isinstance(key, Hashable):
-                    out[k] = self.table.get(key, missing)
-            return out
+            ids = [entry["id"] for entry in entries]
+            widths = np.array([entry["width"] for entry in entries])
+            heights = np.array([entry["height"] for entry in entries])
+            file_names = [entry.get("file_name") for entry in entries]
+            fast = all(
+                sizes.shape == (n,) and sizes.dtype.kind in "iu" and not (sizes <= 0).any()
+                for sizes in (widths, heights)
+            ) and not any(i is None or isinstance(i, (bool, list, dict)) for i in ids)
+        except (TypeError, KeyError, AttributeError, ValueError, OverflowError):
+            fast = False
+        if fast:
+            labels = [
+                f if type(f) is str else str(i) if f is None else str(f)
+                for f, i in zip(file_names, ids, strict=True)
+            ]
+            self._keep(ids, np.ones(n, dtype=bool), np.arange(first, first + n))
+            self._sizes.append(np.stack([widths, heights], axis=1).astype(np.int64))
+            self._names.extend(labels)
+            return
+        keep_ids: list[Any] = []
+        usable: list[bool] = []
+        orders: list[int] = []
+        sizes: list[tuple[int, int]] = []
+        labels = []
+        for k, entry in enumerate(entries):
+            order = first + k
+            if not isinstance(entry, dict):
+                where = f"{self.name}: images[{order - self._first_position}]"
+                self.ctx.problem(
+                    Problem(order, where, f"expected an object, found {_describe(entry)}")
+                )
+                continue
+            iid = entry.get("id")
+            where = (
+                f"{self.name}: image id {iid}"
+                if iid is not None
+                else f"{self.name}: images[{order - self._first_position}]"
+            )
+            if iid is None or isinstance(iid, bool) or not isinstance(iid, Hashable):
+                self.ctx.problem(Problem(order, where, "missing id (a number or text)"))
+                continue
+            width, height = _size(entry.get("width")), _size(entry.get("height"))
+            keep_ids.append(iid)
+            orders.append(order)
+            if width is None or height is None:
+                key = "width" if width is None else "height"
+                value = entry.get(key)
+                got = "nothing" if value is None else _describe(value)
+                self.ctx.problem(
+                    Problem(
+                        order, where, f"{key}: expected a whole number of pixels > 0, got {got}"
+                    )
+                )
+                usable.append(False)
+                continue
+            file_name = entry.get("file_name")
+            usable.append(True)
+            sizes.append((width, height))
+            labels.append(str(file_name) if file_name is not None else str(iid))
+        self._keep(keep_ids, np.array(usable, dtype=bool), np.array(orders, dtype=np.int64))
+        self._sizes.append(np.array(sizes, dtype=np.int64).reshape(-1, 2))
+        self._names.extend(labels)
+
+    _first_position = 0
+
+    def start(self, position: int) -> None:
+        self.seen = True
+        self._first_position = position
+
+    def _keep(self, ids: list[Any], usable: npt.NDArray[np.bool_], orders: Any) -> None:
+        as_int = _int_array(ids)
+        self._ids.append(as_int if as_int is not None else ids)
+        self._usable.append(usable)
+        self._orders.append(np.asarray(orders, dtype=np.int64))
+
+    def freeze(self) -> None:
+        """Match ids to rows; later entries of an id are skipped as duplicates."""
+        self.frozen = True
+        usable = _concat(self._usable, np.bool_, (0,))
+        orders = _concat(self._orders, np.int64, (0,))
+        sizes = _concat(self._sizes, np.int64, (0, 2))
+        batches, self._ids = self._ids, []
+        is_first = np.ones(len(usable), dtype=bool)
+        duplicate_ids: list[Any] = []
+        sorted_parts = None
+        position: dict[Hashable, int] = {}
+        if all(isinstance(ids, np.ndarray) for ids in batches):
+            keys = _concat(batches, np.int64, (0,))
+            by_id = np.argsort(keys, kind="stable")
+            ordered = keys[by_id]
+            first = np.ones(len(keys), dtype=bool)
+            first[1:] = ordered[1:] != ordered[:-1]
+            is_first[by_id] = first
+            duplicate_ids = keys[~is_first].tolist()
+            sorted_parts = (ordered[first], by_id, first)
+        else:
+            keys_list = [
+                key
+                for ids in batches
+                for key in (ids.tolist() if isinstance(ids, np.ndarray) else ids)
+            ]
+            for k, key in enumerate(keys_list):
+                if key in position:
+                    is_first[k] = False
+                    duplicate_ids.append(key)
+                else:
+                    position[key] = k
+        # Rows: the usable first entries, in input order; a first entry unusable: skipped.
+        kept = usable & is_first
+        value = np.where(kept, np.cumsum(kept) - 1, _SKIPPED_IMAGE)
+        if sorted_parts is not None:
+            self._sorted_ids, by_id, first = sorted_parts
+            self._sorted_rows = value[by_id][first]
+        else:
+            self._table = {key: int(value[k]) for key, k in position.items()}
+        names = self._names
+        self._names = NameTable()
+        usable_first = is_first[usable]
+        if not usable_first.all():  # a usable duplicate: drop its name and size
+            names = names.select(np.flatnonzero(usable_first))
+            sizes = sizes[usable_first]
+        self.ctx.images.add_table(names, sizes)
+        for key, k in zip(duplicate_ids, np.flatnonzero(~is_first).tolist(), strict=True):
+            self.ctx.problem(
+                Problem(
+                    int(orders[k]),
+                    f"{self.name}: image id {key}",
+                    "duplicate image id; the first entry is used",
+                )
+            )
+
+    def lookup(self, keys: Any, missing: int) -> npt.NDArray[np.int64]:
+        """The row of each image id (``_SKIPPED_IMAGE`` for an unusable image, ``missing``
+        when unknown or not an id)."""
+        m = len(keys)
+        if self._sorted_ids is not None:
+            asked = keys if isinstance(keys, np.ndarray) else _int_array(keys)
+            if asked is not None:
+                if not len(self._sorted_ids):
+                    return np.full(m, missing, dtype=np.int64)
+                at = np.minimum(np.searchsorted(self._sorted_ids, asked), len(self._sorted_ids) - 1)
+                found = self._sorted_ids[at] == asked
+                return np.where(found, self._sorted_rows[at], missing).astype(np.int64)
+            table = dict(zip(self._sorted_ids.tolist(), self._sorted_rows.tolist(), strict=True))
+        else:
+            table = self._table
+        keys = keys.tolist() if isinstance(keys, np.ndarray) else keys
+        out = np.full(m, missing, dtype=np.int64)
+        for k, key in enumerate(keys):
+            if isinstance(key, Hashable) and not isinstance(key, bool):
+                out[k] = table.get(key, missing)
+        return out
+
+
+class _Categories:
+    """The ``categories`` list as a lookup from category id to the context's category index."""
+
+    def __init__(self, names: dict[Hashable, str], ctx: Context) -> None:
+        self.names = names
+        self.codes = {cid: ctx.category(name) for cid, name in names.items()}
+        self._int = bool(names) and all(type(cid) is int for cid in names)
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._values = np.zeros(0, dtype=np.int64)
+        if self._int:
+            keys = np.array(list(self.codes), dtype=np.int64)
+            order = np.argsort(keys)
+            self._keys = keys[order]
+            self._values = np.array(list(self.codes.values()), dtype=np.int64)[order]
+
+    def lookup(self, ids: Any, missing: int) -> npt.NDArray[np.int64]:
+        """The category index of each id, ``missing`` when unknown."""
+        m = len(ids)
+        if self._int:
+            asked = ids if isinstance(ids, np.ndarray) else _int_array(ids)
+            if asked is not None:
+                at = np.minimum(np.searchsorted(self._keys, asked), len(self._keys) - 1)
+                found = self._keys[at] == asked
+                return np.where(found, self._values[at], missing).astype(np.int64)
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
+        out = np.full(m, missing, dtype=np.int64)
+        for k, cid in enumerate(ids):
+            if isinstance(cid, Hashable) and not isinstance(cid, bool):
+                out[k] = self.codes.get(cid, missing)
+        return out
 
 
 def _bbox(entry: Any) -> tuple[list[float] | None, str]:
@@ -226,19 +323,37 @@ def _get(entry: Any, key: str, default: Any = None) -> Any:
     return entry.get(key, default) if isinstance(entry, dict) else default
 
 
-class _Chunk:
-    """The fast-path columns of a run of annotations, with per-entry fallbacks."""
+def _compact(values: list[Any]) -> Any:
+    """An int64 array when every value is an integer (smaller to keep), else the list."""
+    as_int = _int_array(values)
+    return values if as_int is None else as_int
 
-    def __init__(self, entries: list[Any]) -> None:
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class _Chunk:
+    """The parsed numbers of a run of annotations, with per-entry fallbacks.
+
+    ``xywh`` (m, 4) float64 (NaN where unreadable, with ``reasons[k]`` saying why);
+    ``image_ids``, ``category_ids`` and ``ids`` as int64 arrays when all are integers, else
+    lists; ``crowd`` (m,) bool; ``first`` the position in the input of the first entry and
+    ``index`` its index in the ``annotations`` list.
+    """
+
+    def __init__(self, entries: list[Any], first: int, index: int) -> None:
         m = len(entries)
-        self.reasons: list[str | None] = [None] * m
-        self.slow = False
-        try:
-            boxes = np.array([a["bbox"] for a in entries])
+        self.first = first
+        self.index = index
+        self.reasons: list[str | None] | None = None
+        try:  # map over dict methods: the fastest per-entry access Python has
+            boxes = np.array(list(map(itemgetter("bbox"), entries)))
             fast = boxes.shape == (m, 4) and boxes.dtype.kind in "iuf"
-            self.image_ids = [a["image_id"] for a in entries]
-            self.category_ids = [a.get("category_id") for a in entries]
-            crowd = [a.get("iscrowd", 0) for a in entries]
+            image_ids = list(map(itemgetter("image_id"), entries))
+            category_ids = list(map(dict.get, entries, repeat("category_id")))
+            crowd = list(map(dict.get, entries, repeat("iscrowd"), repeat(0)))
+            ids = list(map(dict.get, entries, repeat("id")))
         except (TypeError, KeyError, AttributeError, ValueError, OverflowError):
             fast = False
         if fast:
@@ -248,132 +363,171 @@ class _Chunk:
                 self.crowd = flags != 0
             else:
                 self.crowd = np.array([bool(c) for c in crowd], dtype=bool)
-            return
-        # Some entry is not of the expected shape: go through them one by one.
-        self.slow = True
-        self.xywh = np.full((m, 4), np.nan)
-        self.image_ids = [_get(a, "image_id") for a in entries]
-        self.category_ids = [_get(a, "category_id") for a in entries]
-        self.crowd = np.array([bool(_get(a, "iscrowd", 0)) for a in entries], dtype=bool)
-        for k, entry in enumerate(entries):
-            bbox, reason = _bbox(entry)
-            if bbox is None:
-                self.reasons[k] = reason
-            else:
-                self.xywh[k] = bbox
+        else:  # some entry is not of the expected shape: go through them one by one
+            self.reasons = [None] * m
+            self.xywh = np.full((m, 4), np.nan)
+            image_ids = [_get(a, "image_id") for a in entries]
+            category_ids = [_get(a, "category_id") for a in entries]
+            ids = [_get(a, "id") for a in entries]
+            self.crowd = np.array([bool(_get(a, "iscrowd", 0)) for a in entries], dtype=bool)
+            for k, entry in enumerate(entries):
+                bbox, reason = _bbox(entry)
+                if bbox is None:
+                    self.reasons[k] = reason
+                else:
+                    self.xywh[k] = bbox
+        self.image_ids = _compact(image_ids)
+        self.category_ids = _compact(category_ids)
+        self.ids = _compact(ids)
 
+    def __len__(self) -> int:
+        return len(self.xywh)
 
-def read_coco(
-    path: str,
-    name: str,
-    *,
-    wanted: frozenset[str] | None,
-    progress: Progress | None = None,
-) -> Draft:
-    """Parse a COCO instances file into a :class:`Draft` (see the module docstring).
+    def nbytes(self) -> int:
+        """About how much memory the chunk holds."""
+        total = self.xywh.nbytes + self.crowd.nbytes
+        for column in (self.image_ids, self.category_ids, self.ids):
+            total += column.nbytes if isinstance(column, np.ndarray) else 64 * len(column)
+        return int(total) + (64 * len(self.reasons) if self.reasons is not None else 0)
 
-    ``name`` is how the file is named in messages; ``wanted`` the category filter, used here
-    only to leave unreadable entries of other categories unreported.
-    """
-    data = _load_json(path, name)
-    if not isinstance(data, dict):
-        hint = " (a detection results file?)" if isinstance(data, list) else ""
-        raise AnchorError(
-            f"{name}: expected a COCO object with 'images' and 'annotations' lists, "
-            f"found a JSON {type(data).__name__}{hint}"
-        )
-    for key in ("images", "annotations"):
-        if not isinstance(data.get(key), list):
-            found = "missing" if key not in data else f"a {type(data[key]).__name__}"
-            raise AnchorError(f"{name}: expected key '{key}' to be a list, found {found}")
-    cat_names = _categories(data, name)
-    images, image_index, problems = _images(data["images"], name)
-    annotations: list[Any] = data["annotations"]
-    n_images, n = len(data["images"]), len(annotations)
-    total = n_images + n
-    if progress is not None:
-        progress(n_images, total)
-
-    box_parts: list[npt.NDArray[np.float64]] = []
-    index_parts: list[npt.NDArray[np.int64]] = []
-    crowd_parts: list[npt.NDArray[np.bool_]] = []
-    entry_parts: list[npt.NDArray[np.int64]] = []
-    categories: list[str] = []
-
-    def ann_where(k: int) -> str:
-        aid = _get(annotations[k], "id")
+    def where(self, k: int, name: str) -> str:
+        aid = _plain(self.ids[k])
         if aid is None or isinstance(aid, (dict, list)):
-            return f"{name}: annotations[{k}]"
+            return f"{name}: annotations[{self.index + k}]"
         return f"{name}: annotation id {aid}"
 
-    image_table = _Table(image_index)
-    # Category ids map to positions in category_list; the last position stands for "unknown".
-    category_list: list[str | None] = []
-    category_table = None
-    if cat_names is not None:
-        category_list = [*cat_names.values(), None]
-        category_table = _Table({cid: k for k, cid in enumerate(cat_names)})
-    for start in range(0, n, _CHUNK):
-        chunk = _Chunk(annotations[start : start + _CHUNK])
-        m = len(chunk.reasons)
-        looked_up = image_table.lookup(chunk.image_ids, _UNKNOWN_IMAGE)
-        bad = looked_up < 0
-        if category_table is None:
-            names: list[str | None] = ["" if c is None else str(c) for c in chunk.category_ids]
-        else:
-            unknown = len(category_list) - 1
-            at = category_table.lookup(chunk.category_ids, unknown)
-            names = list(map(category_list.__getitem__, at.tolist()))
-            bad |= at == unknown
-        if chunk.slow:
-            bad |= np.array([r is not None for r in chunk.reasons], dtype=bool)
-        for k in np.flatnonzero(bad).tolist():
-            category = names[k]
-            if wanted is not None and category is not None and category not in wanted:
-                continue  # an entry of a category not asked for: not reported
-            reason = chunk.reasons[k]
-            if reason is None:
-                image_id = chunk.image_ids[k]
-                if looked_up[k] == _SKIPPED_IMAGE:
-                    reason = f"its image was skipped (image id {image_id})"
-                elif looked_up[k] == _UNKNOWN_IMAGE:
-                    reason = (
-                        "missing image_id"
-                        if image_id is None
-                        else f"unknown image id ({_describe(image_id)})"
-                    )
-                else:
-                    reason = f"unknown category id ({_describe(chunk.category_ids[k])})"
-            problems.append(Problem(n_images + start + k, ann_where(start + k), reason))
-        good = np.flatnonzero(~bad)
-        xywh = chunk.xywh[good]
-        box_parts.append(
-            np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)  # xywh -> xyxy
-        )
-        index_parts.append(looked_up[good])
-        crowd_parts.append(chunk.crowd[good])
-        entry_parts.append(good + start)
-        categories.extend(names[k] or "" for k in good.tolist())
-        if progress is not None:
-            progress(n_images + start + m, total)
 
-    entry = _concat(entry_parts, np.int64, (0,))
-
-    def where(i: int) -> str:
-        return ann_where(int(entry[i]))
-
+def _draft(
+    chunk: _Chunk, name: str, ctx: Context, images: _Images, categories: _Categories | None
+) -> Draft:
+    """Boxes of a chunk, once images and categories are known."""
+    looked_up = images.lookup(chunk.image_ids, _UNKNOWN_IMAGE)
+    bad = looked_up < 0
+    text: list[str] | None = None
+    if categories is None:  # no categories list: each box's category is its id as text
+        ids = chunk.category_ids
+        ids = ids.tolist() if isinstance(ids, np.ndarray) else ids
+        text = ["" if c is None else str(c) for c in ids]
+        codes = ctx.categories(text)
+    else:
+        codes = categories.lookup(chunk.category_ids, -1)
+        bad |= codes < 0
+    if chunk.reasons is not None:
+        bad |= np.array([r is not None for r in chunk.reasons], dtype=bool)
+    problems: list[Problem] = []
+    for k in np.flatnonzero(bad).tolist():
+        code = int(codes[k])
+        category = text[k] if text is not None else ctx.category_names[code] if code >= 0 else None
+        if not ctx.wanted_name(category):
+            continue  # an entry of a category not asked for: not reported
+        reason = chunk.reasons[k] if chunk.reasons is not None else None
+        if reason is None:
+            image_id = _plain(chunk.image_ids[k])
+            if looked_up[k] == _SKIPPED_IMAGE:
+                reason = f"its image was skipped (image id {image_id})"
+            elif looked_up[k] == _UNKNOWN_IMAGE:
+                reason = (
+                    "missing image_id"
+                    if image_id is None
+                    else f"unknown image id ({_describe(image_id)})"
+                )
+            else:
+                category_id = _plain(chunk.category_ids[k])
+                reason = f"unknown category id ({_describe(category_id)})"
+        problems.append(Problem(chunk.first + k, chunk.where(k, name), reason))
+    good = np.flatnonzero(~bad)
+    xywh = chunk.xywh[good]
+    rows = looked_up[good]
     return Draft(
-        images=images,
-        boxes=_concat(box_parts, np.float64, (0, 4)),
-        image_index=_concat(index_parts, np.int64, (0,)),
-        categories=categories,
-        order=entry + n_images,
-        where=where,
+        boxes=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),  # -> xyxy
+        image=rows,
+        size=ctx.images.sizes[rows].astype(np.float64),
+        category=codes[good],
+        order=good + chunk.first,
+        where=lambda i: chunk.where(int(good[i]), name),
         problems=problems,
-        by_choice=_concat(crowd_parts, np.bool_, (0,)),
+        by_choice=chunk.crowd[good],
         choice_reason="iscrowd",
-        declared=None if cat_names is None else sorted(set(cat_names.values())),
     )
+
+
+_KEYS = ("images", "annotations", "categories")
+
+
+def read_coco(path: str, name: str, ctx: Context) -> Iterator[Draft]:
+    """Parse a COCO instances file into chunks of boxes (see the module docstring).
+
+    ``name`` is how the file is named in messages; ``ctx`` takes the images, the category
+    names and the entries that are not part of a chunk.
+    """
+    with open_binary(path, name) as handle:
+        blocks = TextBlocks(handle, name, "COCO JSON in UTF-8")
+        scanner = JsonScanner(blocks, "a COCO instances file")
+        kind = scanner.kind()
+        if kind != "dict":
+            if kind == "nothing":
+                raise AnchorError(f"{name}: empty file; expected a COCO instances file")
+            hint = " (a detection results file?)" if kind == "list" else ""
+            raise AnchorError(
+                f"{name}: expected a COCO object with 'images' and 'annotations' lists, "
+                f"found a JSON {kind}{hint}"
+            )
+        images = _Images(name, ctx)
+        categories: _Categories | None = None
+        spill = Spill(lambda chunk: chunk.nbytes())
+        seen: set[str] = set()
+        position = 0
+        annotations = 0
+
+        def report() -> None:
+            if ctx.progress is not None:
+                ctx.progress(blocks.bytes_read, max(blocks.size, blocks.bytes_read))
+
+        try:
+            for key in scanner.members():
+                if key not in _KEYS:
+                    scanner.skip()
+                    continue
+                if key in seen:
+                    raise scanner.error(f"the key '{key}' appears twice")
+                seen.add(key)
+                kind = scanner.kind()
+                if kind != "list":
+                    raise AnchorError(f"{name}: expected key '{key}' to be a list, found a {kind}")
+                if key == "categories":
+                    entries = list(scanner.items())
+                    categories = _Categories(_categories(entries, name), ctx)
+                    ctx.declare(categories.names.values())
+                elif key == "images":
+                    images.start(position)
+                    for batch in scanner.batches(_CHUNK):
+                        images.add(batch, position)
+                        position += len(batch)
+                        report()
+                    images.freeze()
+                else:
+                    ready = images.frozen and categories is not None
+                    for batch in scanner.batches(_CHUNK):
+                        chunk = _Chunk(batch, position, annotations)
+                        del batch
+                        position += len(chunk)
+                        annotations += len(chunk)
+                        if ready:
+                            yield _draft(chunk, name, ctx, images, categories)
+                        else:
+                            spill.put(chunk)
+                        report()
+            scanner.end()
+            for key in ("images", "annotations"):
+                if key not in seen:
+                    raise AnchorError(f"{name}: expected key '{key}' to be a list, found missing")
+            if "categories" not in seen:
+                categories = None
+            for chunk in spill.drain():
+                yield _draft(chunk, name, ctx, images, categories)
+            report()
+        finally:
+            spill.close()
 
 
 def _concat(parts: list[Any], dtype: Any, empty_shape: tuple[int, ...]) -> Any:

@@ -14,20 +14,23 @@ the file is UTF-8, with or without a byte-order mark.
 A row whose four box fields are all empty lists an image without objects. Images come in
 the order of their first row. Skipped entries are named ``"<file>:12"``: the line of the row
 in the file, the header being line 1.
+
+The file is read a block at a time and checked a batch of rows at a time, so memory stays
+near one batch plus what is kept per image; a line longer than
+:data:`~anchorctl.annotations.textio.MAX_LINE` characters stops the read (not a CSV file).
 """
 
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from anchorctl.annotations.checks import Draft, Problem, Progress, fmt_number, read_bytes
-from anchorctl.annotations.records import ImageRecord
+from anchorctl.annotations.checks import Context, Draft, Problem, fmt_number
+from anchorctl.annotations.stream import _Growing
+from anchorctl.annotations.textio import TextBlocks, lines, open_binary
 from anchorctl.errors import AnchorError
 
 __all__ = ["COLUMNS", "read_csv"]
@@ -38,6 +41,8 @@ _NUMERIC = COLUMNS[1:]
 _BOX = COLUMNS[3:]
 _EXPECTED = ",".join(COLUMNS) + "[,category]"
 _BATCH = 65_536  # rows checked at a time (and per progress step)
+# Open Images' box columns (openimages.REQUIRED): told apart up front in a regular file only
+_OPEN_IMAGES = frozenset({"imageid", "xmin", "xmax", "ymin", "ymax"})
 
 
 def _header(row: list[str], name: str) -> dict[str, int]:
@@ -46,6 +51,8 @@ def _header(row: list[str], name: str) -> dict[str, int]:
     hint = ""
     if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
         hint = " (the fields seem separated by something else than commas)"
+    elif set(names) >= _OPEN_IMAGES:
+        hint = " (Open Images boxes? name the annotation format openimages)"
     unknown = [n for n in names if n not in COLUMNS and n not in _OPTIONAL]
     missing = [c for c in COLUMNS if c not in names]
     doubled = sorted({n for n in names if names.count(n) > 1})
@@ -62,8 +69,9 @@ def _floats(
     """The cells as float64 (NaN where not a number, or empty) and a mask of those cells.
 
     Spaces around a number are allowed (numpy and ``float`` both strip them)."""
-    try:
-        return np.array(cells, dtype=np.float64), np.zeros(len(cells), dtype=bool)
+    try:  # Python's float on each cell: several times faster than numpy's own parsing
+        values = np.fromiter(map(float, cells), dtype=np.float64, count=len(cells))
+        return values, np.zeros(len(cells), dtype=bool)
     except ValueError:  # some cell is not a number: convert one by one
         out = np.full(len(cells), np.nan)
         bad = np.zeros(len(cells), dtype=bool)
@@ -76,87 +84,44 @@ def _floats(
 
 
 class _Images:
-    """The images met so far, in order of first appearance, with the line that gave each."""
+    """The images met so far (in the context's table), by name, with the line that gave each."""
 
-    def __init__(self) -> None:
-        self.records: list[ImageRecord] = []
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
         self.index: dict[str, int] = {}
-        self.first_line: list[int] = []
-        self.widths: list[float] = []
-        self.heights: list[float] = []
+        self.first_line = _Growing()
 
 
-def read_csv(
-    path: str,
-    name: str,
-    *,
-    wanted: frozenset[str] | None,
-    progress: Progress | None = None,
-) -> Draft:
-    """Parse a CSV file of boxes into a :class:`Draft` (see the module docstring).
+def read_csv(path: str, name: str, ctx: Context) -> Iterator[Draft]:
+    """Parse a CSV file of boxes into chunks (see the module docstring).
 
-    ``name`` is how the file is named in messages; ``wanted`` is the category filter, used
-    here only to leave unreadable rows of other categories unreported. Rows are checked a
-    batch at a time, so memory stays near the size of the result, not of the text rows.
+    ``name`` is how the file is named in messages; ``ctx`` takes the images and category
+    names. Rows are checked a batch at a time, so memory stays near the size of one batch.
     """
-    raw = read_bytes(path, name)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise AnchorError(f"{name}: not a text file; expected UTF-8 CSV {_EXPECTED}") from None
-    del raw
-    reader = csv.reader(io.StringIO(text, newline=""))
-    total = text.count("\n") + 1  # lines, for progress (a quoted field may hold more)
-    images = _Images()
-    problems: list[Problem] = []
-    parts: list[_Kept] = []
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    try:
-        header = next(reader, None)
-        while header is not None and not header:
-            header = next(reader, None)  # blank lines before the header
-        if header is None:
-            raise AnchorError(f"{name}: empty file; expected the header {_EXPECTED}")
-        columns = _header(header, name)
-        for row in reader:
-            if not row:
-                continue  # a blank line
-            rows.append(row)
-            lines.append(reader.line_num)
-            if len(rows) == _BATCH:
-                parts.append(_batch(rows, lines, columns, images, problems, name, wanted))
-                rows, lines = [], []
-                if progress is not None:
-                    progress(min(reader.line_num, total), total)
-    except csv.Error as exc:
-        raise AnchorError(f"{name}: line {reader.line_num}: not valid CSV ({exc})") from None
-    parts.append(_batch(rows, lines, columns, images, problems, name, wanted))
-    if progress is not None:
-        progress(total, total)
-    kept_lines = np.concatenate([part.lines for part in parts])
-
-    def where(i: int) -> str:
-        return f"{name}:{int(kept_lines[i])}"
-
-    return Draft(
-        images=images.records,
-        boxes=np.concatenate([part.boxes for part in parts]).reshape(-1, 4),
-        image_index=np.concatenate([part.image_index for part in parts]),
-        categories=[c for part in parts for c in part.categories],
-        order=kept_lines,
-        where=where,
-        problems=problems,
-    )
-
-
-class _Kept(NamedTuple):
-    """The rows of a batch that hold a box."""
-
-    boxes: npt.NDArray[np.float64]  # (n, 4)
-    image_index: npt.NDArray[np.int64]  # (n,)
-    categories: list[str]
-    lines: npt.NDArray[np.int64]  # (n,)
+    with open_binary(path, name) as handle:
+        blocks = TextBlocks(handle, name, f"UTF-8 CSV {_EXPECTED}")
+        reader = csv.reader(lines(blocks, f"CSV {_EXPECTED}", ctx.progress))
+        images = _Images(ctx)
+        rows: list[list[str]] = []
+        numbers: list[int] = []
+        try:
+            header = next(reader, None)
+            while header is not None and not header:
+                header = next(reader, None)  # blank lines before the header
+            if header is None:
+                raise AnchorError(f"{name}: empty file; expected the header {_EXPECTED}")
+            columns = _header(header, name)
+            for row in reader:
+                if not row:
+                    continue  # a blank line
+                rows.append(row)
+                numbers.append(reader.line_num)
+                if len(rows) == _BATCH:
+                    yield _batch(rows, numbers, columns, images, name)
+                    rows, numbers = [], []
+        except csv.Error as exc:
+            raise AnchorError(f"{name}: line {reader.line_num}: not valid CSV ({exc})") from None
+        yield _batch(rows, numbers, columns, images, name)
 
 
 def _batch(
@@ -164,11 +129,10 @@ def _batch(
     lines: list[int],
     columns: dict[str, int],
     images: _Images,
-    problems: list[Problem],
     name: str,
-    wanted: frozenset[str] | None,
-) -> _Kept:
-    """Check a batch of rows: new images go to ``images``, bad rows to ``problems``."""
+) -> Draft:
+    """Check a batch of rows: new images go to the table, bad rows to the draft's problems."""
+    ctx = images.ctx
     n = len(rows)
     line = np.array(lines, dtype=np.int64)
     width_ok = [len(row) == len(columns) for row in rows]
@@ -203,32 +167,35 @@ def _batch(
             reasons[k] = "missing image (the image column is empty)"
 
     image_index = np.full(n, -1, dtype=np.int64)
-    known = list(map(images.index.get, names))
+    index = images.index
+    new_names: list[str] = []
+    new_sizes: list[tuple[int, int]] = []
+    new_lines: list[int] = []
+    first_new = len(ctx.images)
     for k in range(n):
         if reasons[k] is not None:
             continue
-        at = known[k]
+        at = index.get(names[k])
         if at is None:
-            at = images.index.get(names[k])  # met earlier in this batch?
-        if at is None:
-            at = images.index[names[k]] = len(images.records)
-            images.records.append(ImageRecord(names[k], int(width[k]), int(height[k])))
-            images.first_line.append(int(line[k]))
-            images.widths.append(width[k])
-            images.heights.append(height[k])
+            at = index[names[k]] = first_new + len(new_names)
+            new_names.append(names[k])
+            new_sizes.append((int(width[k]), int(height[k])))
+            new_lines.append(int(line[k]))
         image_index[k] = at
+    ctx.images.add(new_names, np.array(new_sizes, dtype=np.int64).reshape(-1, 2))
+    images.first_line.extend(new_lines)
     seen = np.flatnonzero(image_index >= 0)
     at_seen = image_index[seen]
-    differs = (np.array(images.widths)[at_seen] != width[seen]) | (
-        np.array(images.heights)[at_seen] != height[seen]
-    )
+    known = ctx.images.sizes[at_seen]
+    differs = (known[:, 0] != width[seen]) | (known[:, 1] != height[seen])
+    first_lines = images.first_line.values
     for k in seen[differs].tolist():
         at = int(image_index[k])
-        record = images.records[at]
+        record = ctx.images.record(at)
         reasons[k] = (
             f"image size differs from an earlier row ({fmt_number(width[k])}x"
             f"{fmt_number(height[k])}, not {record.width}x{record.height} as on line "
-            f"{images.first_line[at]})"
+            f"{int(first_lines[at, 0])})"
         )
 
     # A row whose four box fields are all empty lists an image without objects.
@@ -246,19 +213,25 @@ def _batch(
                         f"{column}: missing" if cell == "" else f"{column}: not a number: {cell!r}"
                     )
 
+    problems: list[Problem] = []
     for k, reason in enumerate(reasons):
         if reason is not None:
             # A short row has no readable category: it is reported whatever the filter.
             category = categories[k] if width_ok[k] else None
-            if wanted is None or category is None or category in wanted:
+            if ctx.wanted_name(category):
                 problems.append(Problem(int(line[k]), f"{name}:{int(line[k])}", reason))
     has_box = np.array([reason is None for reason in reasons], dtype=bool) & ~empty_box
     usable = np.flatnonzero(has_box)
-    return _Kept(
+    kept_lines = line[usable]
+    rows_of = image_index[usable]
+    return Draft(
         boxes=np.stack([numbers[c][0][usable] for c in _BOX], axis=1).reshape(-1, 4),
-        image_index=image_index[usable],
-        categories=[categories[k] for k in usable.tolist()],
-        lines=line[usable],
+        image=rows_of,
+        size=ctx.images.sizes[rows_of].astype(np.float64),
+        category=ctx.categories([categories[k] for k in usable.tolist()]),
+        order=kept_lines,
+        where=lambda i: f"{name}:{int(kept_lines[i])}",
+        problems=problems,
     )
 
 

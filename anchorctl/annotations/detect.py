@@ -2,8 +2,9 @@
 
 Auto-detection, from the path alone (file contents are then checked by the reader):
 
-* a file: ``.json`` is COCO, ``.csv`` the plain CSV, ``.xml`` one Pascal VOC file, ``.txt``
-  one YOLO label file;
+* a file: ``.json`` is COCO, ``.csv`` the plain CSV (or Open Images boxes, told by the
+  header row of a regular file: :func:`anchorctl.annotations.format_of`), ``.xml`` one
+  Pascal VOC file, ``.txt`` one YOLO label file;
 * a folder: ``.xml`` files make it a Pascal VOC folder, ``.txt`` files a YOLO label folder
   (``classes.txt`` is a class list, not labels); a folder with neither but an
   ``Annotations`` subfolder (the VOC layout) or a ``labels`` subfolder (the YOLO layout) is
@@ -31,6 +32,7 @@ _SUFFIX_OF = {"voc": ".xml", "yolo": ".txt"}
 _WHAT = {
     "coco": "a COCO .json file",
     "csv": "a .csv file",
+    "openimages": "an Open Images boxes .csv file",
     "voc": "a folder of Pascal VOC .xml files",
     "yolo": "a folder of YOLO .txt label files",
 }
@@ -117,7 +119,7 @@ def resolve(path: str | os.PathLike[str], fmt: str | None = None) -> Resolved:
     if not target.exists():
         raise AnchorError(f"{display}: no such file or folder")
     if target.is_dir():
-        if fmt in ("coco", "csv"):
+        if fmt in ("coco", "csv", "openimages"):
             raise AnchorError(f"{display}: is a folder; expected {_WHAT[fmt]}")
         if fmt is not None:
             return _folder_files(fmt, target, display)

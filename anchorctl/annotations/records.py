@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 __all__ = ["FORMATS", "Annotations", "ImageRecord", "Skipped", "count_reasons", "reason_kind"]
 
-FORMATS = ("coco", "voc", "yolo", "csv")
+FORMATS = ("coco", "voc", "yolo", "csv", "openimages")
 
 
 @dataclass(frozen=True)

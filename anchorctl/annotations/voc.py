@@ -29,11 +29,17 @@ Safety. Files are parsed with defusedxml, which refuses entity declarations (so 
 access); such a file stops the read with a one-line :class:`AnchorError` naming it.
 
 Skipped entries are named ``"<folder>/<file>.xml: object 2"`` (objects counted from 1), or
-``"<folder>/<file>.xml"`` for a file without a usable image size.
+``"<folder>/<file>.xml"`` for a whole file: one without a usable image size, or one that
+cannot be read as a VOC file (not well-formed XML, another root element, larger than
+:data:`MAX_FILE_BYTES`, unreadable). Such a file is skipped like any malformed entry, and
+the files after it are read; only when no file of the input can be read at all is it an
+error. A file that declares XML entities or refers to external resources is refused: the
+read stops there, since such a file is an attack rather than an accident.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
@@ -46,14 +52,21 @@ from defusedxml import (  # type: ignore[import-untyped,unused-ignore]
     ExternalReferenceForbidden,
 )
 
-from anchorctl.annotations.checks import Draft, Problem, Progress, file_progress, read_bytes
-from anchorctl.annotations.records import ImageRecord
+from anchorctl.annotations.checks import Context, Draft, Problem, file_progress
+from anchorctl.annotations.textio import read_capped
 from anchorctl.errors import AnchorError
 from anchorctl.imagesize import image_size
+from anchorctl.inputs import SameFileError
 
-__all__ = ["parse_voc_xml", "read_voc"]
+__all__ = ["MAX_FILE_BYTES", "parse_voc_xml", "read_voc"]
 
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
+MAX_FILE_BYTES = 1 << 24  # 16 MiB: a VOC file with 10,000 objects is about 3 MiB
+_BATCH = 65_536  # objects per chunk
+
+
+class _Refused(AnchorError):
+    """A hostile file: the read stops (see the module docstring)."""
 
 
 def parse_voc_xml(raw: bytes, name: str) -> Element:
@@ -63,17 +76,17 @@ def parse_voc_xml(raw: bytes, name: str) -> Element:
     except EntitiesForbidden as exc:
         kind = "external entity" if exc.sysid or exc.pubid else "entity"
         target = f" ({exc.sysid or exc.pubid})" if exc.sysid or exc.pubid else ""
-        raise AnchorError(
+        raise _Refused(
             f"{name}: refused to read: it declares the XML {kind} {exc.name!r}{target}; "
             "annotation files must not declare entities"
         ) from None
     except ExternalReferenceForbidden as exc:
-        raise AnchorError(
+        raise _Refused(
             f"{name}: refused to read: it refers to the external resource {exc.sysid!r}; "
             "annotation files must not load other files"
         ) from None
     except DefusedXmlException as exc:
-        raise AnchorError(f"{name}: refused to read: {' '.join(str(exc).split())}") from None
+        raise _Refused(f"{name}: refused to read: {' '.join(str(exc).split())}") from None
     except ParseError as exc:
         raise AnchorError(
             f"{name}: not well-formed XML ({' '.join(str(exc).split())}); "
@@ -130,35 +143,57 @@ def _image_size_fallback(
 
 
 def read_voc(
-    files: list[tuple[str, str]],
-    *,
-    wanted: frozenset[str] | None,
-    images_dir: Path | None = None,
-    progress: Progress | None = None,
-) -> Draft:
-    """Parse VOC XML files into a :class:`Draft` (see the module docstring).
+    files: list[tuple[str, str]], ctx: Context, *, images_dir: Path | None = None
+) -> Iterator[Draft]:
+    """Parse VOC XML files into chunks (see the module docstring).
 
     ``files`` holds ``(path, name)`` pairs in reading order, ``name`` being how the file is
-    named in messages; ``wanted`` is the category filter, used here only to leave unreadable
-    objects of other categories unreported.
+    named in messages; ``ctx`` takes the images and category names.
     """
-    images: list[ImageRecord] = []
     rows: list[list[float]] = []
     image_index: list[int] = []
+    sizes: list[tuple[int, int]] = []
     categories: list[str] = []
     order: list[int] = []
     difficult: list[bool] = []
     wheres: list[str] = []
     problems: list[Problem] = []
     position = 0
-    report = file_progress(progress, len(files))
+    unreadable: list[str] = []
+    report = file_progress(ctx.progress, len(files))
+
+    def draft() -> Draft:
+        kept = list(wheres)
+        return Draft(
+            boxes=np.array(rows, dtype=np.float64).reshape(-1, 4),
+            image=np.array(image_index, dtype=np.int64),
+            size=np.array(sizes, dtype=np.float64).reshape(-1, 2),
+            category=ctx.categories(categories),
+            order=np.array(order, dtype=np.int64),
+            where=kept.__getitem__,
+            problems=list(problems),
+            by_choice=np.array(difficult, dtype=bool),
+            choice_reason="difficult",
+        )
+
     for done, (file, name) in enumerate(files):
-        root = parse_voc_xml(read_bytes(file, name), name)
+        file_position = position
+        try:
+            raw = read_capped(file, name, MAX_FILE_BYTES, "a Pascal VOC <annotation> file")
+            root = parse_voc_xml(raw, name)
+        except (_Refused, SameFileError):
+            raise
+        except AnchorError as exc:
+            position += 1
+            reason = str(exc).removeprefix(f"{name}: ")
+            unreadable.append(str(exc))
+            problems.append(Problem(file_position, name, reason))
+            report(done + 1)
+            continue
         filename = _text(root, "filename") or Path(file).stem
         size = root.find("size")
         width, height = _whole(_text(size, "width")), _whole(_text(size, "height"))
         objects = root.findall("object")
-        file_position = position
         position += 1 + len(objects)
         if width is None or height is None:
             found, why = _image_size_fallback(filename, Path(file).parent, images_dir)
@@ -167,36 +202,32 @@ def read_voc(
                 report(done + 1)
                 continue
             width, height = found
-        index = len(images)
-        images.append(ImageRecord(filename, width, height))
+        index = ctx.images.add([filename], [(width, height)])
         for j, obj in enumerate(objects, start=1):
             where = f"{name}: object {j}"
             category = _text(obj, "name") or ""
             reason, box = _object_box(obj)
             if box is None:
-                if wanted is None or category in wanted:
+                if ctx.wanted_name(category):
                     problems.append(Problem(file_position + j, where, reason))
                 continue
             hard = _number(_text(obj, "difficult")) or 0.0
             rows.append(box)
             image_index.append(index)
+            sizes.append((width, height))
             categories.append(category)
             order.append(file_position + j)
             difficult.append(hard != 0)
             wheres.append(where)
         report(done + 1)
-
-    return Draft(
-        images=images,
-        boxes=np.array(rows, dtype=np.float64).reshape(-1, 4),
-        image_index=np.array(image_index, dtype=np.int64),
-        categories=categories,
-        order=np.array(order, dtype=np.int64),
-        where=wheres.__getitem__,
-        problems=problems,
-        by_choice=np.array(difficult, dtype=bool),
-        choice_reason="difficult",
-    )
+        if len(rows) >= _BATCH:
+            yield draft()
+            for column in (rows, image_index, sizes, categories, order, difficult, wheres):
+                column.clear()
+            problems = []
+    if files and len(unreadable) == len(files):
+        raise AnchorError(unreadable[0])  # nothing could be read: the input is wrong
+    yield draft()
 
 
 def _object_box(obj: Element) -> tuple[str, Any]:

@@ -26,30 +26,34 @@ or the folder above ``labels``; without them a class's name is its id as text. A
 with no name in the file found is skipped.
 
 Skipped entries are named ``"<folder>/<file>.txt:4"`` (line 4), or ``"<folder>/<file>.txt"``
-for a file whose image is missing.
+for a file whose image is missing or that cannot be read (not UTF-8 text, a line longer
+than :data:`~anchorctl.annotations.textio.MAX_LINE` characters, unreadable); the files
+after it are read. Rows are converted to numbers a batch at a time, across files, so
+memory stays near one batch whatever the number of files.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from anchorctl.annotations.checks import (
+    Context,
     Draft,
     Problem,
-    Progress,
     file_progress,
     fmt_number,
-    read_bytes,
 )
 from anchorctl.annotations.records import ImageRecord
+from anchorctl.annotations.textio import TextBlocks, lines, open_binary, read_capped
 from anchorctl.errors import AnchorError
 from anchorctl.imagesize import image_size as read_image_size
+from anchorctl.inputs import SameFileError
 
 __all__ = ["IMAGE_SUFFIXES", "class_names", "image_folders", "read_yolo"]
 
@@ -58,6 +62,7 @@ IMAGE_SUFFIXES = (
     ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".dng", ".mpo", ".pfm", ".heic"
 )  # fmt: skip
 _NAME_FILES = ("data.yaml", "classes.txt")
+NAMES_BYTES = 1 << 22  # a class list: ultralytics' largest (Objects365, 365 names) is ~10 KiB
 _BATCH = 65_536  # rows converted to numbers at a time
 
 
@@ -107,7 +112,8 @@ def class_names(label_dir: Path) -> tuple[dict[int, str], str] | None:
             path = folder / file_name
             if not path.is_file():
                 continue
-            text = _decode(read_bytes(path, str(path)), str(path))
+            raw = read_capped(path, str(path), NAMES_BYTES, "a data.yaml or classes.txt")
+            text = _decode(raw, str(path))
             if file_name == "classes.txt":
                 lines = [line.strip() for line in text.splitlines()]
                 while lines and not lines[-1]:
@@ -198,82 +204,76 @@ def parse_yaml_names(text: str, name: str) -> dict[int, str] | None:
     return None
 
 
+def _label_lines(file: str, name: str) -> list[str]:
+    """The lines of one label file, read in bounded memory."""
+    with open_binary(file, name) as handle:
+        blocks = TextBlocks(handle, name, "YOLO labels (UTF-8 text)")
+        return list(lines(blocks, "YOLO label rows (class cx cy w h)"))
+
+
 def read_yolo(
     files: list[tuple[str, str]],
     label_dir: Path,
+    ctx: Context,
     *,
-    wanted: frozenset[str] | None,
     image_size: tuple[int, int] | None = None,
     images_dir: Path | None = None,
-    progress: Progress | None = None,
-) -> Draft:
-    """Parse YOLO label files into a :class:`Draft` (see the module docstring).
+) -> Iterator[Draft]:
+    """Parse YOLO label files into chunks (see the module docstring).
 
     ``files`` holds ``(path, name)`` pairs in reading order, ``name`` being how each file is
-    named in messages; ``label_dir`` is their folder. ``wanted`` is the category filter, used
-    here only to leave unreadable rows of other classes unreported.
-
-    The rows of all files are gathered first and converted to numbers in one array
-    operation; only when that fails are the rows looked at one by one.
+    named in messages; ``label_dir`` is their folder; ``ctx`` takes the images and names.
     """
     found_names = class_names(label_dir)
     names: Mapping[int, str] | None = found_names[0] if found_names else None
     names_file = found_names[1] if found_names else ""
+    if names is not None:
+        ctx.declare(names.values())
     folders = image_folders(label_dir, images_dir)
     lookups = [_images_by_stem(folder) for folder in folders]
 
-    images: list[ImageRecord] = []
-    problems: list[Problem] = []
-    tokens: list[list[str]] = []  # per row not yet converted: its first five fields, as text
-    values: list[npt.NDArray[np.float64]] = []  # converted rows, (n, 5) per batch
-    not_number: list[tuple[int, str]] = []  # (row, reason) of rows with a field not a number
-    converted = 0
-    row_image: list[int] = []  # per row: index into images
-    row_file: list[int] = []  # per row: index into files
-    row_line: list[int] = []  # per row: line number in its file
-    file_bases: list[int] = []  # each file's position in the input; its line n is at base + n
+    batch = _Rows()
     missing = 0
     position = 0
-    report = file_progress(progress, len(files))
+    report = file_progress(ctx.progress, len(files))
     for done, (file, name) in enumerate(files):
-        text = _decode(read_bytes(file, name), name)
-        lines = text.splitlines()
-        file_bases.append(position)
-        position += 1 + len(lines)
+        base = position
+        try:
+            text_lines = _label_lines(file, name)
+        except SameFileError:
+            raise
+        except AnchorError as exc:
+            position += 1
+            batch.problems.append(Problem(base, name, str(exc).removeprefix(f"{name}: ")))
+            report(done + 1)
+            continue
+        position += 1 + len(text_lines)
         record, why = _image_record(file, folders, lookups, image_size)
         if record is None:
             missing += 1
-            problems.append(Problem(file_bases[-1], name, why))
+            batch.problems.append(Problem(base, name, why))
         else:
-            rows = [line.split() for line in lines]
-            count = len(rows)
+            image = ctx.images.add([record.name], [(record.width, record.height)])
+            rows = [line.split() for line in text_lines]
             if all(len(row) == 5 for row in rows):  # the common case: no blank or odd rows
-                tokens.extend(rows)
-                row_line.extend(range(1, count + 1))
+                batch.add(rows, range(1, len(rows) + 1), image, record, base, name)
             else:
-                count = 0
+                kept: list[list[str]] = []
+                numbers: list[int] = []
                 for number, row in enumerate(rows, start=1):
                     if not row:
                         continue
                     if len(row) < 5:
                         reason = f"expected 5 values (class cx cy w h), found {len(row)}"
-                        problems.append(
-                            Problem(file_bases[-1] + number, f"{name}:{number}", reason)
-                        )
+                        batch.problems.append(Problem(base + number, f"{name}:{number}", reason))
                         continue
-                    tokens.append(row[:5])  # columns past the fifth are ignored
-                    row_line.append(number)
-                    count += 1
-            row_image.extend([len(images)] * count)
-            row_file.extend([done] * count)
-            images.append(record)
-            if len(tokens) >= _BATCH:  # convert as we go: text rows take 20x the memory
-                batch, bad = _numbers(tokens, converted)
-                values.append(batch)
-                not_number.extend(bad)
-                converted += len(tokens)
-                tokens = []
+                    kept.append(row[:5])  # columns past the fifth are ignored
+                    numbers.append(number)
+                batch.add(kept, numbers, image, record, base, name)
         report(done + 1)
+        if len(batch.tokens) >= _BATCH:
+            yield batch.draft(ctx, names, names_file)
+            batch = _Rows()
 
     if files and missing == len(files):
         looked = " and ".join(str(folder) for folder in folders)
@@ -281,47 +281,71 @@ def read_yolo(
             f"{files[0][1]}: no image found for any of the {len(files)} label files (looked "
             f"in {looked}); give the images folder or one image size for all"
         )
+    yield batch.draft(ctx, names, names_file)
 
-    file_of = np.array(row_file, dtype=np.int64)
-    line_of = np.array(row_line, dtype=np.int64)
-    order = np.array(file_bases, dtype=np.int64)[file_of] + line_of
 
-    def row_where(k: int) -> str:
-        return f"{files[int(file_of[k])][1]}:{int(line_of[k])}"
+class _Rows:
+    """Label rows gathered across files until there are enough to convert at once."""
 
-    batch, bad = _numbers(tokens, converted)
-    rows5 = np.concatenate([*values, batch])
-    keep, labels, reasons = _classes(rows5[:, 0], [*not_number, *bad], names, names_file)
-    for k, reason in reasons:
-        problems.append(Problem(int(order[k]), row_where(k), reason))
-    image_index = np.array(row_image, dtype=np.int64)[keep]
-    widths = np.array([im.width for im in images], dtype=np.float64)[image_index]
-    heights = np.array([im.height for im in images], dtype=np.float64)[image_index]
-    cx, cy, w, h = rows5[keep, 1:].T
-    boxes = np.stack(
-        [
-            (cx - w / 2) * widths,
-            (cy - h / 2) * heights,
-            (cx + w / 2) * widths,
-            (cy + h / 2) * heights,
-        ],
-        axis=1,
-    ).reshape(-1, 4)
-    kept_rows = np.flatnonzero(keep)
+    def __init__(self) -> None:
+        self.tokens: list[list[str]] = []  # per row: its first five fields, as text
+        self.image: list[int] = []
+        self.size: list[tuple[int, int]] = []
+        self.order: list[int] = []
+        self.where: list[tuple[str, int]] = []  # (file name, line) per row
+        self.problems: list[Problem] = []
 
-    def where(i: int) -> str:
-        return row_where(int(kept_rows[i]))
+    def add(
+        self,
+        rows: list[list[str]],
+        numbers: range | list[int],
+        image: int,
+        record: ImageRecord,
+        base: int,
+        name: str,
+    ) -> None:
+        count = len(rows)
+        self.tokens.extend(rows)
+        self.image.extend([image] * count)
+        self.size.extend([(record.width, record.height)] * count)
+        self.order.extend(base + number for number in numbers)
+        self.where.extend((name, number) for number in numbers)
 
-    return Draft(
-        images=images,
-        boxes=boxes,
-        image_index=image_index,
-        categories=labels,
-        order=order[keep],
-        where=where,
-        problems=problems,
-        declared=None if names is None else sorted(set(names.values())),
-    )
+    def draft(self, ctx: Context, names: Mapping[int, str] | None, names_file: str) -> Draft:
+        values, bad = _numbers(self.tokens, 0)
+        keep, labels, reasons = _classes(values[:, 0], bad, names, names_file)
+        order = np.array(self.order, dtype=np.int64)
+        for k, reason in reasons:
+            name, number = self.where[k]
+            self.problems.append(Problem(int(order[k]), f"{name}:{number}", reason))
+        sizes = np.array(self.size, dtype=np.float64).reshape(-1, 2)[keep]
+        widths, heights = sizes[:, 0], sizes[:, 1]
+        cx, cy, w, h = values[keep, 1:].T
+        boxes = np.stack(
+            [
+                (cx - w / 2) * widths,
+                (cy - h / 2) * heights,
+                (cx + w / 2) * widths,
+                (cy + h / 2) * heights,
+            ],
+            axis=1,
+        ).reshape(-1, 4)
+        kept_rows = np.flatnonzero(keep)
+        wheres = self.where
+
+        def where(i: int) -> str:
+            name, number = wheres[int(kept_rows[i])]
+            return f"{name}:{number}"
+
+        return Draft(
+            boxes=boxes,
+            image=np.array(self.image, dtype=np.int64)[keep],
+            size=sizes,
+            category=ctx.categories(labels),
+            order=order[keep],
+            where=where,
+            problems=self.problems,
+        )
 
 
 def _numbers(

@@ -1,9 +1,14 @@
-"""Options and steps shared by the commands that read a data set (coverage, suggest, report).
+"""Options and steps shared by the commands that read a data set (coverage, suggest, report)
+and the ``--boxes`` of draw and view.
 
-Reading annotations, mapping their boxes to the network input the way training resizes the
-images (by default as the preset's framework trains), laying the anchors on each input size
-(:func:`load_boxes`), and a progress bar on stderr for long reads (only on a terminal, never
-with ``--quiet``).
+One reading path: every command reads annotations through
+:func:`anchorctl.annotations.open_annotations`'s stream (bounded memory, hostile input
+refused in one line). ``coverage`` consumes the stream a chunk at a time
+(:func:`open_dataset`); the others gather it (:func:`read_dataset`, :func:`read_truth`).
+Then: mapping the boxes to the network input the way training resizes the images (by
+default as the preset's framework trains, :func:`resize_plan`), laying the anchors on each
+input size (:class:`AnchorGrids`, :func:`load_boxes`), and a progress bar on stderr for long
+reads (only on a terminal, never with ``--quiet``).
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from anchorctl.annotations import Annotations
+    from anchorctl.annotations import Annotations, AnnotationStream
     from anchorctl.cli.source import AnchorOptions, Source
     from anchorctl.iou import GridInfo
+    from anchorctl.parallel import Mapping
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,9 +42,22 @@ RESIZE = params.LazyChoice(params.lazy_names("anchorctl.geometry", "RESIZE_MODES
 
 def dataset_options(func: F) -> F:
     """ANNOTATIONS and the options that say how to read them and resize their images."""
+    return _dataset_options(func, click.argument("annotations", type=ANNOTATIONS))
+
+
+def shards_dataset_options(func: F) -> F:
+    """:func:`dataset_options` with ANNOTATIONS... (``coverage --merge`` reads several shard
+    reports; the command refuses more than one path without it)."""
+    return _dataset_options(func, click.argument("annotations", nargs=-1, type=ANNOTATIONS))
+
+
+ANNOTATIONS = params.InputPath(path_type=Path)
+
+
+def _dataset_options(func: F, annotations: Callable[[F], F]) -> F:
     return apply(
         func,
-        click.argument("annotations", type=params.InputPath(path_type=Path)),
+        annotations,
         annotations_format_option(),
         option(
             "--categories",
@@ -47,7 +66,12 @@ def dataset_options(func: F) -> F:
             section=DATA,
             help="Only boxes of these categories.",
         ),
-        option("--include-crowd", is_flag=True, section=DATA, help="Keep COCO iscrowd boxes."),
+        option(
+            "--include-crowd",
+            is_flag=True,
+            section=DATA,
+            help="Keep COCO iscrowd, Open Images IsGroupOf.",
+        ),
         option(
             "--include-difficult", is_flag=True, section=DATA, help="Keep VOC difficult objects."
         ),
@@ -56,7 +80,7 @@ def dataset_options(func: F) -> F:
             type=params.InputPath(file_okay=False, path_type=Path),
             default=None,
             section=DATA,
-            help="Where YOLO's images are (for their sizes).",
+            help="Images, for YOLO's or Open Images' sizes.",
         ),
         option(
             "--image-size",
@@ -64,7 +88,16 @@ def dataset_options(func: F) -> F:
             type=params.IMAGE_SIZE,
             default=None,
             section=DATA,
-            help="Each image's size, for YOLO labels alone.",
+            help="Every image's size (YOLO, Open Images).",
+        ),
+        option(
+            "--image-sizes",
+            "dataset_image_sizes",
+            type=params.InputPath(dir_okay=False, path_type=Path),
+            default=None,
+            metavar="FILE",
+            section=DATA,
+            help="Open Images: a CSV of ImageID,width,height.",
         ),
         option(
             "--strict",
@@ -103,6 +136,7 @@ class DatasetOptions:
     include_difficult: bool = False
     images_dir: Path | None = None
     dataset_image_size: tuple[int, int] | None = None
+    dataset_image_sizes: Path | None = None
     strict: bool = False
     resize: str | None = None
     shorter_side: tuple[float, float] | None = None
@@ -140,6 +174,24 @@ class Resize:
             return f"{mode} (the default; --resize to change)"
         return mode
 
+    def mapping(self, input_size: tuple[int, int] | None) -> Mapping:
+        """How a box reaches the network input (:mod:`anchorctl.geometry`): ``input_size``
+        for stretch and letterbox, each image's own for shorter-side (a usage error names
+        what is missing)."""
+        from anchorctl.parallel import Mapping
+
+        if self.mode == "shorter-side":
+            if self.shorter_side is None:
+                raise click.UsageError(
+                    "--resize shorter-side needs --shorter-side MIN,MAX (e.g. 800,1333)"
+                )
+            return Mapping(self.mode, shorter_side=self.shorter_side)
+        if input_size is None:
+            raise click.UsageError(
+                f"--resize {self.mode} needs the network input: give --input-size WxH or a --preset"
+            )
+        return Mapping(self.mode, input_size=(int(input_size[0]), int(input_size[1])))
+
 
 def resize_plan(data: DatasetOptions, anchors: AnchorOptions) -> Resize:
     """``--resize`` as given, else the way the preset's framework trains, else stretch."""
@@ -166,21 +218,36 @@ def resize_plan(data: DatasetOptions, anchors: AnchorOptions) -> Resize:
     return Resize("stretch", shorter, "default")
 
 
+def open_dataset(
+    data: DatasetOptions, progress: Callable[[int, int], None] | None
+) -> AnnotationStream:
+    """The annotations the options name, as a stream of checked box chunks (bounded memory;
+    see :func:`anchorctl.annotations.open_annotations`)."""
+    from anchorctl.annotations import open_annotations
+
+    return open_annotations(data.annotations, progress=progress, **_reading(data))
+
+
 def read_dataset(data: DatasetOptions, progress: Callable[[int, int], None] | None) -> Annotations:
-    """The annotations the options name, with the skipped entries reported on stderr."""
+    """The annotations the options name, gathered from the same stream, with every skipped
+    entry listed."""
     from anchorctl.annotations import read_annotations
 
-    return read_annotations(
-        data.annotations,
-        data.annotations_format,
-        categories=data.wanted,
-        include_crowd=data.include_crowd,
-        include_difficult=data.include_difficult,
-        images_dir=data.images_dir,
-        image_size=data.dataset_image_size,
-        strict=data.strict,
-        progress=progress,
-    )
+    return read_annotations(data.annotations, progress=progress, **_reading(data))
+
+
+def _reading(data: DatasetOptions) -> dict[str, Any]:
+    """How the options ask for the annotations to be read (the readers' keywords)."""
+    return {
+        "fmt": data.annotations_format,
+        "categories": data.wanted,
+        "include_crowd": data.include_crowd,
+        "include_difficult": data.include_difficult,
+        "images_dir": data.images_dir,
+        "image_size": data.dataset_image_size,
+        "image_sizes": data.dataset_image_sizes,
+        "strict": data.strict,
+    }
 
 
 def skipped_summary(ann: Annotations) -> dict[str, int]:
@@ -200,17 +267,44 @@ def input_boxes(
     """
     from anchorctl.geometry import to_input
 
-    if resize.mode == "shorter-side":
-        if resize.shorter_side is None:
-            raise click.UsageError(
-                "--resize shorter-side needs --shorter-side MIN,MAX (e.g. 800,1333)"
-            )
-        return to_input(ann, resize.mode, shorter_side=resize.shorter_side)
-    if input_size is None:
-        raise click.UsageError(
-            f"--resize {resize.mode} needs the network input: give --input-size WxH or a --preset"
-        )
-    return to_input(ann, resize.mode, input_size=input_size)
+    mapping = resize.mapping(input_size)
+    return to_input(
+        ann, mapping.mode, input_size=mapping.input_size, shorter_side=mapping.shorter_side
+    )
+
+
+GRIDS_KEPT = 16  # input sizes whose anchors stay made (shorter-side: one per image shape)
+
+
+@dataclass
+class AnchorGrids:
+    """The anchors at a network input size: ``grids((W, H))`` is every anchor in input
+    pixels (:func:`anchorctl.iou.grid_from_levels`), made once per size and kept for the
+    last :data:`GRIDS_KEPT` sizes.
+
+    ``source`` is the anchors already resolved at their own input (reused at that size);
+    any other size resolves ``request`` there. Coverage's forked workers inherit this and
+    make their own grids.
+    """
+
+    request: AnchorOptions
+    source: Source | None = None
+    _made: dict[tuple[int, int], GridInfo] = field(default_factory=dict, repr=False)
+
+    def __call__(self, size: tuple[int, int]) -> GridInfo:
+        from anchorctl.cli.source import resolve
+        from anchorctl.iou import grid_from_levels
+
+        size = (int(size[0]), int(size[1]))
+        grid = self._made.get(size)
+        if grid is None:
+            source = self.source
+            if source is None or source.image_size != size:
+                source = resolve(self.request.at(size))
+            if len(self._made) >= GRIDS_KEPT:
+                self._made.pop(next(iter(self._made)))
+            grid = self._made[size] = grid_from_levels(source.levels, source.rules, size)
+        return grid
 
 
 @dataclass
@@ -227,21 +321,7 @@ class DatasetBoxes:
     boxes: npt.NDArray[np.float64]
     sizes: npt.NDArray[np.int64]
     source: Source
-    request: AnchorOptions
-    _grids: dict[tuple[int, int], GridInfo] = field(default_factory=dict, repr=False)
-
-    def grids(self, size: tuple[int, int]) -> GridInfo:
-        """Every anchor at network input ``size``, in input pixels (made once per size)."""
-        from anchorctl.cli.source import resolve
-        from anchorctl.iou import grid_from_levels
-
-        size = (int(size[0]), int(size[1]))
-        if size not in self._grids:
-            source = self.source
-            if source.image_size != size:
-                source = resolve(self.request.at(size))
-            self._grids[size] = grid_from_levels(source.levels, source.rules, size)
-        return self._grids[size]
+    grids: AnchorGrids
 
     @property
     def input_size(self) -> tuple[int, int] | None:
@@ -271,17 +351,35 @@ def load_boxes(anchors: AnchorOptions, data: DatasetOptions) -> DatasetBoxes:
     else:
         source = resolve(anchors)
         boxes, sizes = input_boxes(ann, resize, source.image_size)
-    return DatasetBoxes(ann, resize, boxes, sizes, source, anchors)
+    return DatasetBoxes(ann, resize, boxes, sizes, source, AnchorGrids(anchors, source))
+
+
+def stream_plan(
+    anchors: AnchorOptions, data: DatasetOptions
+) -> tuple[Resize, Mapping, AnchorGrids]:
+    """:func:`load_boxes` for a data set read as a stream: the resize, how each chunk's boxes
+    reach the network input, and the anchors at each input size.
+
+    For stretch and letterbox the anchors are resolved now, checking the options before the
+    read; for shorter-side each image has its own input, known only while reading.
+    """
+    from anchorctl.cli.source import resolve
+
+    resize = resize_plan(data, anchors)
+    if resize.mode == "shorter-side":
+        return resize, resize.mapping(None), AnchorGrids(anchors)
+    source = resolve(anchors)
+    return resize, resize.mapping(source.image_size), AnchorGrids(anchors, source)
 
 
 def read_truth(path: Path, fmt: str | None, image_folder: Path) -> Annotations:
-    """The ``--boxes`` annotations of draw and view; YOLO labels take their images' sizes
-    from ``image_folder`` (where the pictures being drawn are)."""
-    from anchorctl.annotations import read_annotations
-    from anchorctl.annotations.detect import resolve as resolve_format
+    """The ``--boxes`` annotations of draw and view; YOLO labels and Open Images boxes take
+    their images' sizes from ``image_folder`` (where the pictures being drawn are)."""
+    from anchorctl.annotations import format_of, read_annotations
 
-    kind = resolve_format(path, fmt).fmt
-    return read_annotations(path, kind, images_dir=image_folder if kind == "yolo" else None)
+    kind = format_of(path, fmt)
+    sized_by_images = kind in ("yolo", "openimages")
+    return read_annotations(path, kind, images_dir=image_folder if sized_by_images else None)
 
 
 def image_truth(ann: Annotations, image: Path, size: tuple[int, int]) -> npt.NDArray[np.float64]:

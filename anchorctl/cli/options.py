@@ -7,6 +7,7 @@ One word, one meaning (the README's option-names table):
 * ``--iou T``: the IoU at which a box counts as covered, one number;
 * ``--anchor-t T``: YOLO's ratio threshold (coverage's BPR, suggest's ``bpr`` objective);
 * ``--annotations-format``: the format of an annotations file or folder;
+* ``--jobs N``: worker processes, with the same results for any N;
 * ``--format``: the output format, with each command's own choices.
 
 Old spellings that were documented (``--image-size`` for the network input, ``--boxes-format``)
@@ -235,6 +236,19 @@ def format_option(
     )
 
 
+def jobs_option(section: str | None = None) -> Callable[[F], F]:
+    """``--jobs N``: worker processes for the per-box work (coverage's matching); the
+    results are the same, bit for bit, for any N."""
+    return option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        section=section,
+        help="Worker processes. [default: every core]",
+    )
+
+
 ANNOTATION_FORMATS = params.LazyChoice(
     params.lazy_names("anchorctl.annotations.records", "FORMATS")
 )
@@ -251,7 +265,7 @@ def annotations_format_option(legacy: bool = False, section: str = DATA) -> Call
             default=None,
             metavar="FORMAT",
             section=section,
-            help="Format of the annotations. [default: from the file or folder]",
+            help="Format of the annotations. [default: detected]",
         )
     ]
     if legacy:

@@ -22,6 +22,7 @@ from anchorctl.cli.options import (
     anchor_t_option,
     input_size_options,
     iou_option,
+    jobs_option,
     option,
     record,
 )
@@ -54,6 +55,7 @@ class ReportOptions:
     seed: int = 0
     image_root: Path | None = None
     max_points: int = 20_000
+    jobs: int | None = None
 
 
 @click.command(
@@ -75,7 +77,7 @@ Examples:
 @input_size_options(image_file=False, legacy=False, default_help="the preset's")
 @iou_option("The IoU at which a box counts as covered (charts, tables, worst boxes).")
 @option("--worst", type=click.IntRange(min=0), default=12, show_default=True, metavar="N",
-        help="How many of the worst-covered boxes to show.")  # fmt: skip
+        help="Worst-covered boxes to show.")  # fmt: skip
 @anchor_t_option("YOLO's ratio threshold (BPR).")
 @option("--suggest", is_flag=True, help="Add `suggest`'s fit and its score against k.")
 @option("--k", "k", type=click.IntRange(min=1), default=None, metavar="K",
@@ -87,7 +89,7 @@ Examples:
     "--image-root",
     type=InputPath(file_okay=False, path_type=Path),
     default=None,
-    help="Where the images are, for crops [default: beside the annotations].",
+    help="Images, for crops. [default: beside the annotations]",
 )
 @option(
     "--max-points",
@@ -97,6 +99,7 @@ Examples:
     metavar="N",
     help="Most boxes on the scatter (more are sampled, seeded, and the page says so).",
 )
+@jobs_option()
 @html_output_option
 @click.pass_context
 def report(ctx: click.Context, /, **values: Any) -> None:
@@ -125,7 +128,7 @@ def run_report(anchors: AnchorOptions, data: DatasetOptions, opts: ReportOptions
     thresholds = sorted({*cov.DEFAULT_THRESHOLDS, main})
     with progress_bar("matching boxes to anchors", data.quiet) as advance:
         measured = cov.measure(boxes, sizes, loaded.grids, thresholds, yolo_thr=opts.anchor_t,
-                               progress=advance)  # fmt: skip
+                               progress=advance, jobs=opts.jobs)  # fmt: skip
     summary = cov.coverage_report(
         boxes,
         sizes,

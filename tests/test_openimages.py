@@ -1,0 +1,162 @@
+"""Open Images boxes: normalized XMin, XMax, YMin, YMax per ImageID, image sizes from a file,
+the images or one size for all; IsGroupOf left out like iscrowd; told apart by the header.
+
+The header is the one of Open Images' ``*-annotations-bbox.csv`` (V4-V7, storage.googleapis
+.com/openimages/web/download.html); the rows below are made up, with hand-computed boxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from anchorctl.annotations import ImageRecord, Skipped, read_annotations
+from anchorctl.errors import AnchorError
+
+from support import SAMPLES
+
+HEADER = (
+    "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,"
+    "IsGroupOf,IsDepiction,IsInside"
+)
+ROWS = [
+    "cat,xclick,/m/01yrx,1,0.25,0.75,0.1,0.5,0,0,0,0,0",  # line 2
+    "cat,xclick,/m/0k4j,1,0.5,1,0,1,0,0,1,0,0",  # line 3: a group box
+    "coffee,activemil,/m/02p5f1q,1,0.1,0.6,0.2,0.7,1,0,0,0,0",  # line 4
+    "coffee,xclick,/m/02p5f1q,1,0.6,0.5,0.2,0.7,0,0,0,0,0",  # line 5: XMin > XMax
+    "nosize,xclick,/m/01yrx,1,0.1,0.2,0.1,0.2,0,0,0,0,0",  # line 6: no size known
+    "coffee,xclick,/m/02p5f1q,1,abc,0.5,0.2,0.7,0,0,0,0,0",  # line 7
+]
+
+
+@pytest.fixture
+def boxes(tmp_path: Path) -> Path:
+    path = tmp_path / "train-annotations-bbox.csv"
+    path.write_text("\n".join([HEADER, *ROWS]) + "\n")
+    (tmp_path / "sizes.csv").write_text("ImageID,Width,Height\ncat,400,200\ncoffee,600,400\n")
+    return path
+
+
+def test_boxes_in_pixels_from_an_image_sizes_file(boxes: Path) -> None:
+    ann = read_annotations(boxes, image_sizes=boxes.parent / "sizes.csv")
+    assert ann.format == "openimages"  # told by the header row
+    assert ann.images == [ImageRecord("cat", 400, 200), ImageRecord("coffee", 600, 400)]
+    # XMin*W, YMin*H, XMax*W, YMax*H: 0.25*400, 0.1*200, 0.75*400, 0.5*200 and so on.
+    assert ann.boxes.tolist() == [[100.0, 20.0, 300.0, 100.0], [60.0, 80.0, 360.0, 280.0]]
+    assert ann.categories == ["/m/01yrx", "/m/02p5f1q"]
+    name = str(boxes)
+    assert ann.skipped == [
+        Skipped(f"{name}:3", "IsGroupOf"),
+        Skipped(f"{name}:5", "negative width (-60 px)"),
+        Skipped(
+            f"{name}:6", f"missing image size ('nosize' is not in {boxes.parent / 'sizes.csv'})"
+        ),
+        Skipped(f"{name}:7", "XMin: not a number: 'abc'"),
+    ]
+
+
+def test_group_boxes_are_kept_on_request_and_one_size_fits_all(boxes: Path) -> None:
+    ann = read_annotations(boxes, image_size=(100, 50), include_crowd=True)
+    assert ann.boxes.tolist()[:2] == [[25.0, 5.0, 75.0, 25.0], [50.0, 0.0, 100.0, 50.0]]
+    assert len(ann.images) == 3 and ann.images[2] == ImageRecord("nosize", 100, 50)
+    with pytest.raises(AnchorError) as excinfo:
+        read_annotations(boxes, image_size=(100, 50), strict=True)
+    assert str(excinfo.value) == f"{boxes}:5: negative width (-10 px)"  # (0.5 - 0.6) * 100
+
+
+def test_sizes_from_the_images(boxes: Path, tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(SAMPLES / "cat.jpg", images / "cat.jpg")  # 451 x 300
+    ann = read_annotations(boxes, images_dir=images)
+    assert ann.images == [ImageRecord("cat", 451, 300)]
+    assert ann.boxes.tolist() == [[451 * 0.25, 300 * 0.1, 451 * 0.75, 300 * 0.5]]
+    assert ann.skipped[1].reason == f"missing image (no coffee.jpg in {images})"
+
+
+def test_sizes_are_required_and_the_format_can_be_forced(boxes: Path, tmp_path: Path) -> None:
+    with pytest.raises(AnchorError) as excinfo:
+        read_annotations(boxes)
+    assert "image sizes file (ImageID,width,height)" in str(excinfo.value)
+    plain = tmp_path / "plain.txt"
+    shutil.copy(boxes, plain)
+    ann = read_annotations(plain, "openimages", image_size=(10, 10))
+    assert ann.format == "openimages" and len(ann.boxes) == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ImageID,XMin\nx,0.1\n")
+    with pytest.raises(AnchorError) as excinfo:
+        read_annotations(bad, "openimages", image_size=(10, 10))
+    assert "expected Open Images' header" in str(excinfo.value)
+    sizes = tmp_path / "s.csv"
+    sizes.write_text("ImageID,width\ncat,4\n")
+    with pytest.raises(AnchorError) as excinfo:
+        read_annotations(boxes, image_sizes=sizes)
+    assert "expected the columns ImageID,width,height" in str(excinfo.value)
+
+
+def test_category_filter_by_label(boxes: Path) -> None:
+    ann = read_annotations(boxes, image_size=(10, 10), categories=["/m/01yrx"])
+    assert ann.categories == ["/m/01yrx", "/m/01yrx"]
+
+
+def test_view_shows_open_images_boxes_sized_by_the_picture_beside_them(tmp_path: Path) -> None:
+    """--boxes reads Open Images boxes too (told by the header), the picture's folder giving
+    each image's size, as it does for YOLO labels."""
+    import json
+    import re
+
+    from support import run
+
+    shutil.copy(SAMPLES / "cat.jpg", tmp_path / "cat.jpg")  # 451 x 300
+    boxes = tmp_path / "oi.csv"
+    boxes.write_text(f"{HEADER}\ncat,xclick,/m/01yrx,1,0.25,0.75,0.2,0.9,0,0,0,0,0\n")
+    page = tmp_path / "v.html"
+    result = run("view", str(tmp_path / "cat.jpg"), "--preset", "ssd300", "--boxes", str(boxes),
+                 "-o", str(page))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    found = re.search(r'id="view-data">(.*?)</script>', page.read_text())
+    assert found is not None
+    shown = json.loads(found.group(1))["boxes"]
+    # fractions of ssd300's 300 x 300 input: 0.25 * 300, 0.2 * 300, 0.75 * 300, 0.9 * 300
+    assert [b["box"] for b in shown] == [[75.0, 60.0, 225.0, 270.0]]
+
+
+def _through_a_pipe(tmp_path: Path, data: str) -> tuple[Path, threading.Thread]:
+    """A named pipe ``boxes.csv`` that gives ``data`` to one reader, then ends."""
+    fifo = tmp_path / "boxes.csv"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with contextlib.suppress(OSError), open(fifo, "w") as pipe:
+            pipe.write(data)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return fifo, thread
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes (POSIX)")
+def test_a_named_pipe_is_read_once_and_open_images_in_it_named(tmp_path: Path) -> None:
+    """A pipe cannot be looked at and then read: its header is not sniffed (a second open
+    would wait for a writer forever), so Open Images boxes in it need the format named, and
+    the refusal says so in one line."""
+    text = "\n".join([HEADER, *ROWS[:1]]) + "\n"
+    hint = r"\(Open Images boxes\? name the annotation format openimages\)$"
+    fifo, thread = _through_a_pipe(tmp_path, text)
+    with pytest.raises(AnchorError, match=r"line 1: expected the header .*" + hint):
+        read_annotations(fifo)
+    thread.join(10)
+    assert not thread.is_alive()
+    with pytest.raises(AnchorError, match=r"^image size: .*" + hint):
+        read_annotations(fifo, image_size=(10, 10))  # refused before the pipe is opened
+    fifo.unlink()
+    fifo, thread = _through_a_pipe(tmp_path, text)
+    ann = read_annotations(fifo, "openimages", image_size=(400, 200))
+    thread.join(10)
+    assert ann.format == "openimages"
+    assert ann.boxes.tolist() == [[100.0, 20.0, 300.0, 100.0]]  # 0.25..0.75 x 400, 0.1..0.5 x 200
