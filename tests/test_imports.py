@@ -54,22 +54,36 @@ def test_help_imports_no_subcommand_module() -> None:
     assert loaded("presets", watch=modules) == {"anchorctl.cli.presets_cmd"}
 
 
-def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
-    others = (
-        "anchorctl.coverage",
-        "anchorctl.suggest",
-        "anchorctl.export",
-        "anchorctl.render",
-        "anchorctl.annotations",
-        "anchorctl.cli.coverage_cmd",
-        "anchorctl.cli.suggest_cmd",
-        "anchorctl.cli.export_cmd",
-        "anchorctl.cli.draw_cmd",
-        "anchorctl.cli.report_cmd",
-        "anchorctl.cli.view_cmd",
-        "anchorctl.pages",
-        "PIL",
-    )
+# What neither list nor count needs: the data-set, fitting, export and picture modules.
+OTHERS = (
+    "anchorctl.coverage",
+    "anchorctl.suggest",
+    "anchorctl.fit",
+    "anchorctl.export",
+    "anchorctl.render",
+    "anchorctl.legend",
+    "anchorctl.annotations",
+    "anchorctl.cli.coverage_cmd",
+    "anchorctl.cli.suggest_cmd",
+    "anchorctl.cli.export_cmd",
+    "anchorctl.cli.draw_cmd",
+    "anchorctl.cli.report_cmd",
+    "anchorctl.cli.view_cmd",
+    "anchorctl.cli.dataset",
+    "anchorctl.cli.helptext",
+    "anchorctl.pages",
+    "PIL",
+)
+
+
+def convention_modules() -> tuple[str, ...]:
+    from anchorctl import conventions
+
+    return tuple(conventions.MODULES.values())
+
+
+def test_list_imports_none_of_the_data_set_fit_export_or_drawing_modules() -> None:
+    others = OTHERS
     assert loaded("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", watch=others) == set()
     assert loaded("list", "--preset", "ssd300", "--all", "--format", "csv", watch=others) == set()
     # The probe can see them: draw does import the drawing modules.
@@ -79,6 +93,30 @@ def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
     assert {"anchorctl.pages", "anchorctl.cli.view_cmd"} <= loaded(
         "view", str(SAMPLES / "cat.jpg"), "--sizes", "0.2", "-o", os.devnull, watch=others
     )
+
+
+def test_count_imports_none_of_the_data_set_fit_export_or_drawing_modules() -> None:
+    assert loaded("count", "--preset", "ssd300", "--format", "json", watch=OTHERS) == set()
+    assert loaded("count", "--sizes", "0.2", "--feature-map", "4x4", watch=OTHERS) == set()
+    # The probe sees count's own: its table is rich, JSON is not.
+    assert loaded("count", "--preset", "ssd300", "--format", "json") == {"numpy"}
+    assert loaded("count", "--preset", "ssd300") == {"numpy", "rich"}
+
+
+def test_a_command_imports_only_the_convention_it_uses() -> None:
+    every = convention_modules()
+    mxnet, torchvision = "anchorctl.conventions.mxnet", "anchorctl.conventions.torchvision"
+    assert loaded("list", "--sizes", "0.2,0.5", "--format", "csv", watch=every) == {mxnet}
+    assert loaded(
+        "list", "--convention", "torchvision", "--sizes", "32", "--input-size", "64",
+        "--format", "csv", watch=every,
+    ) == {torchvision}  # fmt: skip
+    # ssd300 is torchvision's SSD: the preset's convention only, not the default's.
+    ssd = "anchorctl.conventions.torchvision_ssd"
+    assert loaded("count", "--preset", "ssd300", "--format", "json", watch=every) == {ssd}
+    # Another convention's option (an error) or --help declares every convention's options.
+    assert loaded("list", "--scales", "1", watch=every) == set(every)
+    assert loaded("list", "--help", watch=every) == set(every)
 
 
 def test_list_never_imports_pillow() -> None:
