@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import subprocess
 import sys
@@ -11,16 +11,16 @@ import pytest
 
 from support import ROOT, SAMPLES
 
+# Imports nothing of its own (no json), so whatever it finds the command imported.
 PROBE = """
-import json, sys
+import sys
 from anchorctl.cli import cli
 try:
     cli.main(args=sys.argv[2:], prog_name="anchorctl")
 except SystemExit:
     pass
 sys.stdout.flush()
-watched = json.loads(sys.argv[1])
-print(json.dumps([m for m in watched if m in sys.modules]), file=sys.stderr)
+print([m for m in sys.argv[1].split(",") if m in sys.modules], file=sys.stderr)
 """
 HEAVY = ("numpy", "PIL", "rich")
 
@@ -28,12 +28,13 @@ HEAVY = ("numpy", "PIL", "rich")
 def loaded(*args: str, watch: tuple[str, ...] = HEAVY) -> set[str]:
     """Which of the ``watch`` modules a fresh process running ``anchorctl args`` imported."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(watch), *args],
+        [sys.executable, "-c", PROBE, ",".join(watch), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
-    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    found: list[str] = ast.literal_eval(proc.stderr.strip().splitlines()[-1])
+    return set(found)
 
 
 def test_help_imports_none_of_numpy_pillow_rich() -> None:
@@ -117,6 +118,25 @@ def test_a_command_imports_only_the_convention_it_uses() -> None:
     # Another convention's option (an error) or --help declares every convention's options.
     assert loaded("list", "--scales", "1", watch=every) == set(every)
     assert loaded("list", "--help", watch=every) == set(every)
+
+
+def test_list_as_csv_imports_nothing_it_does_not_write_with() -> None:
+    """What the CSV of the shapes does not need: the config readers (only --config-format's
+    names are declared), JSON, the rich tables, the terminal size, the help page's module,
+    numpy's typing helpers."""
+    unused = (
+        "anchorctl.configs",
+        "anchorctl.tables",
+        "anchorctl.cli.helptext",
+        "json",
+        "shutil",
+        "numpy.typing",
+    )
+    args = ("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", "--format", "csv")
+    assert loaded(*args, watch=unused) == set()
+    # The probe sees them where they are used.
+    assert loaded("list", "--sizes", "0.2", "--format", "json", watch=unused) == {"json"}
+    assert {"anchorctl.tables", "shutil"} <= loaded("list", "--sizes", "0.2", "--all", watch=unused)
 
 
 def test_list_never_imports_pillow() -> None:
