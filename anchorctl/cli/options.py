@@ -305,6 +305,9 @@ class ConventionCommand(click.Command):
             if self._extra is None:
                 self._extra = self._own_first(convention_parameters())
             return self._extra
+        return self._extra_for(names)
+
+    def _extra_for(self, names: tuple[str, ...]) -> list[click.Parameter]:
         if names not in self._extra_of:
             self._extra_of[names] = self._own_first(convention_parameters(names))
         return self._extra_of[names]
@@ -354,7 +357,7 @@ class ConventionCommand(click.Command):
         if any(name not in conventions.MODULES for name in chosen):
             return None
         known = {*ctx.help_option_names}
-        for param in [*self.params, *self._own_first(convention_parameters(chosen))]:
+        for param in [*self.params, *self._extra_for(chosen)]:
             known.update(param.opts, param.secondary_opts)
         for arg in args:
             if arg == "--":
