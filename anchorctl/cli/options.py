@@ -326,6 +326,13 @@ class ConventionCommand(click.Command):
         return rest + extra + ([help_option] if help_option is not None else [])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Every run of this command reads anchors: load their shared types (and numpy) here,
+        # near the top of the stack. Loaded first deep inside resolve(), by the --preset or
+        # --config reader, creating their dataclasses landed on a frame-stack chunk boundary,
+        # and CPython 3.11 mapped and unmapped a 16 KiB chunk on about 1,600 calls: some 10 ms
+        # of every such run (bench_startup counts these; see benchmarks/README.md).
+        import anchorctl.conventions.base  # noqa: F401
+
         # --help is handled while parsing, before --convention has a value: read it first.
         named = named_conventions(args)
         ctx.meta["anchorctl.conventions"] = named
