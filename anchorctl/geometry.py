@@ -26,11 +26,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from anchorctl.annotations import Annotations
 
 RESIZE_MODES = ("stretch", "letterbox", "shorter-side")

@@ -23,15 +23,16 @@ streamed level by level in blocks: memory stays flat however large the map.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions.base import Level, Rules, to_format
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 TEXT_FORMATS = ("csv", "tsv", "json", "jsonl")
 ImageSize = tuple[int, int] | None
@@ -152,6 +153,8 @@ def anchor_columns(view: View) -> tuple[str, ...]:
 def write_shapes(fmt: str, out: IO[str], view: View) -> None:
     """The per-cell shapes in ``fmt`` (csv, tsv, json, jsonl), level by level."""
     if fmt == "json":
+        import json  # only the JSON formats pay for its import
+
         out.write(json.dumps(header(view), indent=2) + "\n")
         return
     sep = "," if fmt == "csv" else "\t"
@@ -161,6 +164,8 @@ def write_shapes(fmt: str, out: IO[str], view: View) -> None:
         for record in shape_rows(view, level):
             record = {**lead, **record}
             if fmt == "jsonl":
+                import json
+
                 out.write(json.dumps(record) + "\n")
                 continue
             if not wrote_header:
@@ -213,6 +218,8 @@ def cell_of(level: Level, index: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.
 def write_anchors(fmt: str, out: IO[str], view: View) -> None:
     """Every anchor of the view in ``fmt`` (csv, tsv, json, jsonl), streamed."""
     if fmt == "json":
+        import json  # only the JSON header pays for it
+
         head = json.dumps(header(view), indent=2)
         out.write(head[: head.rstrip().rindex("}")].rstrip() + ',\n  "anchors": [')
         first = True

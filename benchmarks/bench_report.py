@@ -13,7 +13,11 @@ scatter at most 20,000 points. Reported, not judged: the times, and their ratio 
 coverage baseline (reading the CSV and matching boxes to anchors are shared; the ratio shows
 what the pictures add).
 
-Run: python benchmarks/bench_report.py [--repeat N] [--boxes N] [--no-suggest]
+``--quick``: 5,000 boxes on 1,000 images, one run of each command (``--suggest`` included), to
+see that the script still works; the size limits are still checked (thinning the scatter to
+20,000 points happens only above that: ``tests/test_pages.py`` pins it).
+
+Run: python benchmarks/bench_report.py [--repeat N] [--boxes N] [--no-suggest] [--quick]
 """
 
 from __future__ import annotations
@@ -69,7 +73,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--boxes", type=int, default=860_000)
     parser.add_argument("--no-suggest", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a small set, one run of each")
     args = parser.parse_args()
+    n_images = 118_000
+    if args.quick:
+        args.boxes, args.repeat, n_images = 5_000, 1, 1_000
     print(
         f"anchorctl {anchorctl.__version__}, numpy {np.__version__}, "
         f"python {sys.version.split()[0]}"
@@ -79,9 +87,10 @@ def main() -> int:
         folder = Path(tmp)
         data = folder / "boxes.csv"
         start = time.perf_counter()
-        write_set(data, args.boxes)
-        print(f"set: {args.boxes:,} boxes on 118,000 images, {data.stat().st_size / 2**20:.0f} MiB "
-              f"of CSV, written in {time.perf_counter() - start:.0f} s")  # fmt: skip
+        write_set(data, args.boxes, n_images)
+        mib = data.stat().st_size / 2**20
+        print(f"set: {args.boxes:,} boxes on {n_images:,} images, {mib:.1f} MiB of CSV, "
+              f"written in {time.perf_counter() - start:.0f} s")  # fmt: skip
         common = (str(data), "--preset", "ssd300", "-q")
         cases = {
             "coverage --format json (baseline)": lambda: run(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import subprocess
 import sys
@@ -11,16 +11,16 @@ import pytest
 
 from support import ROOT, SAMPLES
 
+# Imports nothing of its own (no json), so whatever it finds the command imported.
 PROBE = """
-import json, sys
+import sys
 from anchorctl.cli import cli
 try:
     cli.main(args=sys.argv[2:], prog_name="anchorctl")
 except SystemExit:
     pass
 sys.stdout.flush()
-watched = json.loads(sys.argv[1])
-print(json.dumps([m for m in watched if m in sys.modules]), file=sys.stderr)
+print([m for m in sys.argv[1].split(",") if m in sys.modules], file=sys.stderr)
 """
 HEAVY = ("numpy", "PIL", "rich")
 
@@ -28,12 +28,13 @@ HEAVY = ("numpy", "PIL", "rich")
 def loaded(*args: str, watch: tuple[str, ...] = HEAVY) -> set[str]:
     """Which of the ``watch`` modules a fresh process running ``anchorctl args`` imported."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(watch), *args],
+        [sys.executable, "-c", PROBE, ",".join(watch), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
-    return set(json.loads(proc.stderr.strip().splitlines()[-1]))
+    found: list[str] = ast.literal_eval(proc.stderr.strip().splitlines()[-1])
+    return set(found)
 
 
 def test_help_imports_none_of_numpy_pillow_rich() -> None:
@@ -54,24 +55,37 @@ def test_help_imports_no_subcommand_module() -> None:
     assert loaded("presets", watch=modules) == {"anchorctl.cli.presets_cmd"}
 
 
-def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
-    others = (
-        "anchorctl.coverage",
-        "anchorctl.suggest",
-        "anchorctl.fit",
-        "anchorctl.export",
-        "anchorctl.render",
-        "anchorctl.annotations",
-        "anchorctl.cli.coverage_cmd",
-        "anchorctl.cli.suggest_cmd",
-        "anchorctl.cli.suggest_output",
-        "anchorctl.cli.export_cmd",
-        "anchorctl.cli.draw_cmd",
-        "anchorctl.cli.report_cmd",
-        "anchorctl.cli.view_cmd",
-        "anchorctl.pages",
-        "PIL",
-    )
+# What neither list nor count needs: the data-set, fitting, export and picture modules.
+OTHERS = (
+    "anchorctl.coverage",
+    "anchorctl.suggest",
+    "anchorctl.fit",
+    "anchorctl.export",
+    "anchorctl.render",
+    "anchorctl.legend",
+    "anchorctl.annotations",
+    "anchorctl.cli.coverage_cmd",
+    "anchorctl.cli.suggest_cmd",
+    "anchorctl.cli.suggest_output",
+    "anchorctl.cli.export_cmd",
+    "anchorctl.cli.draw_cmd",
+    "anchorctl.cli.report_cmd",
+    "anchorctl.cli.view_cmd",
+    "anchorctl.cli.dataset",
+    "anchorctl.cli.helptext",
+    "anchorctl.pages",
+    "PIL",
+)
+
+
+def convention_modules() -> tuple[str, ...]:
+    from anchorctl import conventions
+
+    return tuple(conventions.MODULES.values())
+
+
+def test_list_imports_none_of_the_data_set_fit_export_or_drawing_modules() -> None:
+    others = OTHERS
     assert loaded("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", watch=others) == set()
     assert loaded("list", "--preset", "ssd300", "--all", "--format", "csv", watch=others) == set()
     # The probe can see them: draw does import the drawing modules.
@@ -81,6 +95,49 @@ def test_list_imports_none_of_the_data_set_export_or_drawing_modules() -> None:
     assert {"anchorctl.pages", "anchorctl.cli.view_cmd"} <= loaded(
         "view", str(SAMPLES / "cat.jpg"), "--sizes", "0.2", "-o", os.devnull, watch=others
     )
+
+
+def test_count_imports_none_of_the_data_set_fit_export_or_drawing_modules() -> None:
+    assert loaded("count", "--preset", "ssd300", "--format", "json", watch=OTHERS) == set()
+    assert loaded("count", "--sizes", "0.2", "--feature-map", "4x4", watch=OTHERS) == set()
+    # The probe sees count's own: its table is rich, JSON is not.
+    assert loaded("count", "--preset", "ssd300", "--format", "json") == {"numpy"}
+    assert loaded("count", "--preset", "ssd300") == {"numpy", "rich"}
+
+
+def test_a_command_imports_only_the_convention_it_uses() -> None:
+    every = convention_modules()
+    mxnet, torchvision = "anchorctl.conventions.mxnet", "anchorctl.conventions.torchvision"
+    assert loaded("list", "--sizes", "0.2,0.5", "--format", "csv", watch=every) == {mxnet}
+    assert loaded(
+        "list", "--convention", "torchvision", "--sizes", "32", "--input-size", "64",
+        "--format", "csv", watch=every,
+    ) == {torchvision}  # fmt: skip
+    # ssd300 is torchvision's SSD: the preset's convention only, not the default's.
+    ssd = "anchorctl.conventions.torchvision_ssd"
+    assert loaded("count", "--preset", "ssd300", "--format", "json", watch=every) == {ssd}
+    # Another convention's option (an error) or --help declares every convention's options.
+    assert loaded("list", "--scales", "1", watch=every) == set(every)
+    assert loaded("list", "--help", watch=every) == set(every)
+
+
+def test_list_as_csv_imports_nothing_it_does_not_write_with() -> None:
+    """What the CSV of the shapes does not need: the config readers (only --config-format's
+    names are declared), JSON, the rich tables, the terminal size, the help page's module,
+    numpy's typing helpers."""
+    unused = (
+        "anchorctl.configs",
+        "anchorctl.tables",
+        "anchorctl.cli.helptext",
+        "json",
+        "shutil",
+        "numpy.typing",
+    )
+    args = ("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", "--format", "csv")
+    assert loaded(*args, watch=unused) == set()
+    # The probe sees them where they are used.
+    assert loaded("list", "--sizes", "0.2", "--format", "json", watch=unused) == {"json"}
+    assert {"anchorctl.tables", "shutil"} <= loaded("list", "--sizes", "0.2", "--all", watch=unused)
 
 
 def test_list_never_imports_pillow() -> None:

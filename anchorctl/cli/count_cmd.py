@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +69,8 @@ def run_count(request: AnchorOptions, opts: CountOptions) -> None:
     rows = level_rows(source.levels)
     total = source.total
     if fmt == "json":
+        import json
+
         data = {
             "convention": source.convention,
             "preset": source.preset.name if source.preset else None,

@@ -9,7 +9,6 @@ one ``--help`` away. Imported only when a help page is shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
@@ -21,24 +20,6 @@ if TYPE_CHECKING:
     from anchorctl.conventions.base import Option, Rules
 
 _ORDER = (SOURCE, DATA, ANCHORS)
-
-
-def named_conventions(args: Sequence[str]) -> list[str]:
-    """The conventions ``--convention NAME`` / ``--conventions A,B`` name in ``args``."""
-    names: list[str] = []
-    position = 0
-    while position < len(args):
-        arg = args[position]
-        if arg == "--":
-            break
-        for name in ("--convention", "--conventions"):
-            if arg == name and position + 1 < len(args):
-                names += args[position + 1].split(",")
-                position += 1
-            elif arg.startswith(name + "="):
-                names += arg[len(name) + 1 :].split(",")
-        position += 1
-    return [n.strip() for n in names if n.strip()]
 
 
 def format_options(
@@ -59,7 +40,7 @@ def format_options(
         chosen = chosen[-1:] or [conventions.DEFAULT]
     sections: dict[str, list[tuple[str, str]]] = {name: [] for name in _ORDER}
     help_option = command.get_help_option(ctx)
-    extra = {id(p) for p in command._extra or ()}
+    extra = {id(p) for p in command.extra_params(ctx)}
     for param in command.get_params(ctx):
         if param is help_option or id(param) in extra or not isinstance(param, click.Option):
             continue

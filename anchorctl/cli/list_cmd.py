@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -221,6 +220,8 @@ def _print_table(
         tables.print_shapes(out, view, all_levels if len(view.levels) > 1 else ())
         return
     if max_rows is None:
+        import shutil  # with its compression modules, only for a table on a terminal
+
         on_screen = not to_file and out.isatty()
         max_rows = max(10, shutil.get_terminal_size().lines - 8) if on_screen else TABLE_ROWS
     left_out = tables.print_anchors(out, view, max_rows)

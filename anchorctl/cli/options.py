@@ -322,34 +322,126 @@ class ConventionCommand(click.Command):
     and one line per convention (see :mod:`anchorctl.cli.helptext`).
     """
 
-    _extra: list[click.Parameter] | None = None
+    _extra: list[click.Parameter] | None = None  # every convention's options, once built
 
     def __init__(self, *args: Any, section: str = "Options", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.section = section
+        self._extra_of: dict[tuple[str, ...], list[click.Parameter]] = {}
+
+    def extra_params(self, ctx: click.Context) -> list[click.Parameter]:
+        """The conventions' options this command line declares: those of the conventions it
+        can use (:func:`declared_conventions`, set while parsing), else every convention's."""
+        names: tuple[str, ...] | None = ctx.meta.get(_DECLARED)
+        if names is None:
+            if self._extra is None:
+                self._extra = self._own_first(convention_parameters())
+            return self._extra
+        return self._extra_for(names)
+
+    def _extra_for(self, names: tuple[str, ...]) -> list[click.Parameter]:
+        if names not in self._extra_of:
+            self._extra_of[names] = self._own_first(convention_parameters(names))
+        return self._extra_of[names]
+
+    def _own_first(self, extra: list[click.Parameter]) -> list[click.Parameter]:
+        # A command's own option of the same name wins: --input-size WxH is the network
+        # input, the number mmdet's SSD recipe calls input_size (see anchorctl.cli.source).
+        own = {p.name for p in self.params}
+        return [p for p in extra if p.name not in own]
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
-        if self._extra is None:
-            # A command's own option of the same name wins: --input-size WxH is the network
-            # input, the number mmdet's SSD recipe calls input_size (see anchorctl.cli.source).
-            own = {p.name for p in self.params}
-            self._extra = [p for p in convention_parameters() if p.name not in own]
         base = super().get_params(ctx)
         help_option = self.get_help_option(ctx)
         rest = [p for p in base if p is not help_option]
-        return rest + self._extra + ([help_option] if help_option is not None else [])
+        extra = self.extra_params(ctx)
+        return rest + extra + ([help_option] if help_option is not None else [])
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        # --help is handled while parsing, before --convention has a value: read it first.
-        from anchorctl.cli.helptext import named_conventions
+        # Every run of this command reads anchors: load their shared types (and numpy) here,
+        # near the top of the stack. Loaded first deep inside resolve(), by the --preset or
+        # --config reader, creating their dataclasses landed on a frame-stack chunk boundary,
+        # and CPython 3.11 mapped and unmapped a 16 KiB chunk on about 1,600 calls: some 10 ms
+        # of every such run (bench_startup counts these; see benchmarks/README.md).
+        import anchorctl.conventions.base  # noqa: F401
 
-        ctx.meta["anchorctl.conventions"] = named_conventions(args)
+        # --help is handled while parsing, before --convention has a value: read it first.
+        named = named_conventions(args)
+        ctx.meta["anchorctl.conventions"] = named
+        ctx.meta[_DECLARED] = self.declared_conventions(ctx, args, named)
         return super().parse_args(ctx, args)
+
+    def declared_conventions(
+        self, ctx: click.Context, args: Sequence[str], named: Sequence[str]
+    ) -> tuple[str, ...] | None:
+        """The conventions whose options to declare for ``args`` (``None``: every one).
+
+        Importing a convention costs start-up time, and ``list --sizes 0.2`` needs only the
+        default's. The conventions named by ``--convention`` (else the command's default, or
+        none with ``--preset`` or ``--config``) are enough when every ``--option`` typed is
+        theirs or the command's own; anything else (another convention's option, a typo,
+        ``--help``, ``compare`` without ``--conventions``) declares every convention's
+        options, so parsing and its messages are the same as if all were declared.
+        """
+        from anchorctl import conventions
+
+        if any(arg in ctx.help_option_names for arg in args):
+            return None
+        chosen = tuple(dict.fromkeys(named))
+        if not chosen and not _gives_source(self, args):
+            default = next((p.default for p in self.params if p.name == "convention"), None)
+            if not isinstance(default, str) or not _takes_one_convention(self):
+                return None
+            chosen = (default,)
+        if any(name not in conventions.MODULES for name in chosen):
+            return None
+        known = {*ctx.help_option_names}
+        for param in [*self.params, *self._extra_for(chosen)]:
+            known.update(param.opts, param.secondary_opts)
+        for arg in args:
+            if arg == "--":
+                break
+            if arg.startswith("--") and arg.split("=", 1)[0] not in known:
+                return None
+        return chosen
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         from anchorctl.cli.helptext import format_options
 
         format_options(self, ctx, formatter)
+
+
+_DECLARED = "anchorctl.declared_conventions"
+
+
+def _gives_source(command: click.Command, args: Sequence[str]) -> bool:
+    """Whether ``args`` name the anchors' source (``--preset``, ``--config``): then no
+    convention's options apply (typing one is an error, which declares them all)."""
+    flags = {o for p in command.params if p.name in ("preset", "config_file") for o in p.opts}
+    return any(arg.split("=", 1)[0] in flags for arg in args)
+
+
+def _takes_one_convention(command: click.Command) -> bool:
+    """Whether ``command`` reads one ``--convention`` (``compare`` reads several)."""
+    return not any(p.name == "names" for p in command.params)
+
+
+def named_conventions(args: Sequence[str]) -> list[str]:
+    """The conventions ``--convention NAME`` / ``--conventions A,B`` name in ``args``."""
+    names: list[str] = []
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg == "--":
+            break
+        for name in ("--convention", "--conventions"):
+            if arg == name and position + 1 < len(args):
+                names += args[position + 1].split(",")
+                position += 1
+            elif arg.startswith(name + "="):
+                names += arg[len(name) + 1 :].split(",")
+        position += 1
+    return [n.strip() for n in names if n.strip()]
 
 
 # --- the conventions' own options ------------------------------------------------------------
@@ -362,6 +454,20 @@ def convention_options() -> dict[str, list[tuple[str, Option]]]:
 
     readers: dict[str, list[tuple[str, Option]]] = {}
     for name in conventions.MODULES:
+        for opt in conventions.load(name).OPTIONS:
+            readers.setdefault(opt.name, []).append((name, opt))
+    return readers
+
+
+def _readers(names: Sequence[str] | None) -> dict[str, list[tuple[str, Option]]]:
+    """:func:`convention_options` of the conventions ``names`` only (all when ``None``),
+    importing no other convention's module."""
+    if names is None:
+        return convention_options()
+    from anchorctl import conventions
+
+    readers: dict[str, list[tuple[str, Option]]] = {}
+    for name in names:
         for opt in conventions.load(name).OPTIONS:
             readers.setdefault(opt.name, []).append((name, opt))
     return readers
@@ -381,16 +487,17 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def convention_parameters() -> list[click.Parameter]:
-    """One hidden click option per convention option.
+def convention_parameters(names: Sequence[str] | None = None) -> list[click.Parameter]:
+    """One hidden click option per option of the conventions ``names`` (every convention's
+    when ``None``).
 
     Values are kept as typed (text) and parsed by the chosen convention's own kind for the
     option (:func:`parse_typed`), since two frameworks may read the same word differently;
     the help lists the chosen convention's options in its own words instead (see
-    :mod:`anchorctl.cli.command`).
+    :mod:`anchorctl.cli.helptext`).
     """
     out: list[click.Parameter] = []
-    for name, readers in sorted(convention_options().items()):
+    for name, readers in sorted(_readers(names).items()):
         if all(opt.kind == "flag" for _, opt in readers):
             decls = [f"{flag(name)}/--no-{flag(name)[2:]}", name]
             out.append(click.Option(decls, default=None, hidden=True))
@@ -405,7 +512,12 @@ def convention_parameters() -> list[click.Parameter]:
 def typed_options(ctx: click.Context) -> dict[str, Any]:
     """The convention options the user typed, in the order typed: name -> the text given (a
     tuple, one entry per use; a bool for a flag)."""
-    extra = {p.name for p in getattr(ctx.command, "_extra", None) or ()}
+    command = ctx.command
+    extra = (
+        {p.name for p in command.extra_params(ctx)}
+        if isinstance(command, ConventionCommand)
+        else set()
+    )
     # ctx.params holds the parameters in the order they were processed: as typed.
     return {
         name: value

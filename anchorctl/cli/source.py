@@ -27,8 +27,7 @@ from anchorctl.cli.options import (
     record,
     typed_options,
 )
-from anchorctl.configs import FORMATS
-from anchorctl.params import InputPath
+from anchorctl.params import InputPath, LazyChoice, lazy_names
 
 if TYPE_CHECKING:
     from anchorctl.conventions.base import Level, Rules
@@ -59,7 +58,8 @@ def source_options(func: F) -> F:
         option(
             "--config-format",
             "config_format",
-            type=click.Choice(FORMATS),
+            # The names come from anchorctl.configs, imported only for a run that uses them.
+            type=LazyChoice(lazy_names("anchorctl.configs", "FORMATS")),
             default=None,
             metavar="FORMAT",
             section=SOURCE,

@@ -28,6 +28,7 @@ Modules load on first use: ``import anchorctl.configs`` costs nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,15 +50,19 @@ _EXTENSIONS = {
     ".prototxt": "tf",
 }
 
-# Content that only one format has, checked in this order.
-_SIGNS = (
-    ("tf", re.compile(r"^\s*model\s*:?\s*\{", re.M)),
-    ("tf", re.compile(r"\b(ssd|grid|multiscale)_anchor_generator\s*:?\s*\{")),
-    ("mmdet", re.compile(r"^_base_\s*=|^\w+\s*=\s*dict\(|\bdict\(\s*type\s*=", re.M)),
-    ("toml", re.compile(r"^\s*\[\[levels\]\]|^convention\s*=", re.M)),
-    ("detectron2", re.compile(r"^(_BASE_|MODEL|INPUT)\s*:", re.M)),
-    ("yolo", re.compile(r"^(anchors|backbone|head)\s*:", re.M)),
-)
+
+# Content that only one format has, checked in this order (compiled when first needed: every
+# command that takes --config imports this module, few read a framework config).
+@functools.cache
+def _signs() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    return (
+        ("tf", re.compile(r"^\s*model\s*:?\s*\{", re.M)),
+        ("tf", re.compile(r"\b(ssd|grid|multiscale)_anchor_generator\s*:?\s*\{")),
+        ("mmdet", re.compile(r"^_base_\s*=|^\w+\s*=\s*dict\(|\bdict\(\s*type\s*=", re.M)),
+        ("toml", re.compile(r"^\s*\[\[levels\]\]|^convention\s*=", re.M)),
+        ("detectron2", re.compile(r"^(_BASE_|MODEL|INPUT)\s*:", re.M)),
+        ("yolo", re.compile(r"^(anchors|backbone|head)\s*:", re.M)),
+    )
 
 
 def load_config(
@@ -146,7 +151,7 @@ def detect(path: Path, text: str) -> str:
     model saved as ``.txt``, a pipeline.config named ``.yaml``); without a known extension
     the content decides; otherwise an error asks for ``--config-format``.
     """
-    matched = [fmt for fmt, sign in _SIGNS if sign.search(text)]
+    matched = [fmt for fmt, sign in _signs() if sign.search(text)]
     by_extension = _EXTENSIONS.get(path.suffix.lower())
     families = {"yaml" if m in ("yolo", "detectron2") else m for m in matched}
     if by_extension is not None and (not matched or by_extension in families):

@@ -21,12 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 BOX_FORMATS = ("xyxy", "yxyx", "cxcywh")
 
@@ -107,7 +109,8 @@ class CellShape:
 XYXY: tuple[tuple[int, int], ...] = ((0, 0), (1, 0), (0, 1), (1, 1))
 """Layout of a corner-form grid: ``x_part`` holds ``(x1, x2)``, ``y_part`` ``(y1, y2)``."""
 
-Part = Callable[[npt.NDArray[np.int64]], npt.NDArray[Any]]
+if TYPE_CHECKING:  # a type checker's name only: numpy.typing costs start-up time
+    Part = Callable[[npt.NDArray[np.int64]], npt.NDArray[Any]]
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions.base import XYXY, Grid, Params, Rules, per_level
 from anchorctl.errors import AnchorError, TooLarge
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 F32_MAX = float(np.finfo(np.float32).max)
 F32_TINY = float(np.finfo(np.float32).smallest_subnormal)

@@ -33,9 +33,9 @@ off.) The grid is shared with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks, mxnet
 from anchorctl.conventions.base import (
@@ -47,6 +47,9 @@ from anchorctl.conventions.base import (
     grid_level,
     shapes_from_cell,
 )
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "d2l"
 TITLE = "d2l.ai multibox_prior"

@@ -44,12 +44,16 @@ build this generator at all.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import CellShape, Level, Option, Params, Rules
 from anchorctl.conventions.py_faster_rcnn import base_anchors, check_window, level, whole_strides
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "gluoncv-rpn"
 TITLE = "GluonCV RPNAnchorGenerator"

@@ -52,9 +52,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -68,6 +68,9 @@ from anchorctl.conventions.base import (
     per_level,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "gluoncv-ssd"
 TITLE = "GluonCV SSDAnchorGenerator"

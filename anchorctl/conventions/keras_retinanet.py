@@ -37,10 +37,9 @@ Explicit ``--sizes`` and ``--strides`` override the level's defaults.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -54,6 +53,9 @@ from anchorctl.conventions.base import (
     shapes_from_cell,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "keras-retinanet"
 

@@ -47,10 +47,9 @@ reference window set to the feature stride instead of ``base_size``; :func:`base
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -64,6 +63,9 @@ from anchorctl.conventions.base import (
     per_level,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "py-faster-rcnn"
 TITLE = "py-faster-rcnn generate_anchors"

@@ -28,13 +28,16 @@ The rules, as the generator applies them (tensorflow/models ``research/object_de
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import CellShape, Grid, Level, Option, Params, Rules, grid_level
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "tf-grid"
 TITLE = "TF GridAnchorGenerator"
@@ -87,7 +90,8 @@ OPTIONS = (
 )
 
 _F32 = np.float32
-F32Array = npt.NDArray[np.float32]
+if TYPE_CHECKING:  # a type checker's name only: numpy.typing costs start-up time
+    F32Array = npt.NDArray[np.float32]
 
 
 def box_sizes(

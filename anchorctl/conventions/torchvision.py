@@ -41,9 +41,9 @@ Sources: pytorch/vision ``torchvision/models/detection/anchor_utils.py`` (``Anch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -57,6 +57,9 @@ from anchorctl.conventions.base import (
     shapes_from_cell,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "torchvision"
 

@@ -44,9 +44,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -60,6 +60,9 @@ from anchorctl.conventions.base import (
     per_level,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "torchvision-ssd"
 

@@ -39,10 +39,9 @@ anchors and power-of-two strides every coordinate is exact.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 
 from anchorctl.conventions import checks
 from anchorctl.conventions.base import (
@@ -56,6 +55,9 @@ from anchorctl.conventions.base import (
     per_level,
 )
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NAME = "yolo"
 
