@@ -28,7 +28,6 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -37,6 +36,8 @@ from click.core import ParameterSource
 from anchorctl import params
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from _typeshed import DataclassInstance
 
     from anchorctl.conventions.base import Option
@@ -193,7 +194,7 @@ def input_size_options(
                 option(
                     "--image",
                     "image_file",
-                    type=params.InputPath(dir_okay=False, path_type=Path),
+                    type=params.InputPath(dir_okay=False),  # a pathlib.Path
                     default=None,
                     section=SOURCE,
                     help="Read the input size from this image's header.",
