@@ -284,8 +284,9 @@ def iou_option(help: str, default: float = 0.5, section: str | None = None) -> C
 class ConventionCommand(click.Command):
     """A command that also takes every convention's own options (``--scales``, ``--flip``...).
 
-    They are built from the conventions' ``OPTIONS`` the first time the command parses or
-    shows its help, so naming the command in ``anchorctl --help`` costs nothing. The help
+    They are built from the conventions' ``OPTIONS`` when the command parses or shows its
+    help, so naming the command in ``anchorctl --help`` costs nothing, and a run imports only
+    the conventions its command line can use (:meth:`declared_conventions`). The help
     lists the options in sections (``section`` names the command's own), the chosen
     convention's options in its own words (``--convention NAME --help``; mxnet's by default)
     and one line per convention (see :mod:`anchorctl.cli.helptext`).
