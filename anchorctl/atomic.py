@@ -19,11 +19,13 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from anchorctl import inputs
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _parts: set[str] = set()  # temporary files being written now
 _stop: BaseException | None = None  # set by abandon(): why no file may be completed
@@ -41,6 +43,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         AnchorError: ``path`` is the same file as an input of this run.
         PermissionError: ``path`` exists and the user may not write it.
     """
+    from pathlib import Path
+
     target = Path(path)
     check_target(target)
     try:
@@ -98,6 +102,8 @@ def check_target(path: str | os.PathLike[str]) -> None:
     """
     if _stop is not None:
         raise _stop
+    from pathlib import Path
+
     target = Path(path)
     same = inputs.input_named_by(target)
     if same is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -342,7 +343,21 @@ def lazy_names(module: str, attribute: str) -> Callable[[], Sequence[str]]:
     return load
 
 
-class InputPath(click.Path):
+class FilePath(click.Path):
+    """``click.Path`` whose value is a :class:`pathlib.Path`, as ``path_type=Path`` gives, with
+    :mod:`pathlib` imported when a path is given rather than where the option is declared
+    (with what it pulls in, pathlib is about 4% of ``list``'s start-up)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pathlib import Path
+
+        path = super().convert(value, param, ctx)
+        if isinstance(path, Path) or self.type is not None:  # a path_type given: click's
+            return path
+        return Path(os.fsdecode(path))
+
+
+class InputPath(FilePath):
     """A path the command reads: recorded by identity (:mod:`anchorctl.inputs`), so that no
     output of the run can replace it, however the two are spelled."""
 

@@ -24,9 +24,9 @@ to ``input_size``), ``"letterbox"`` (YOLO: scaled to fit, padded) or ``"shorter-
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from anchorctl.configs import toml as _config
@@ -34,7 +34,9 @@ from anchorctl.configs.toml import Config, config_from_mapping
 from anchorctl.errors import AnchorError
 from anchorctl.geometry import RESIZE_MODES
 
-PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+# The folder of preset files, as text: count --preset imports no pathlib (PRESETS_DIR, below,
+# is the same folder as a pathlib.Path).
+_PRESETS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "presets")
 _DIV = re.compile(r"^/(\d+)$")
 _META_KEYS = {
     "name", "framework", "description", "input_size", "fixed_input", "size_divisible",
@@ -61,13 +63,17 @@ class Preset:
 
 def names() -> list[str]:
     """Every preset's name, sorted."""
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+    return sorted(
+        entry[: -len(".toml")]
+        for entry in os.listdir(_PRESETS)
+        if entry.endswith(".toml") and not entry.startswith(".")  # as glob("*.toml") sees them
+    )
 
 
 def load_preset(name: str, input_size: tuple[int, int] | None = None) -> Preset:
     """Preset ``name`` at ``input_size`` ``(width, height)`` (default: the model's own)."""
-    path = PRESETS_DIR / f"{name}.toml"
-    if not path.is_file():
+    path = os.path.join(_PRESETS, f"{name}.toml")
+    if not os.path.isfile(path):
         raise AnchorError(f"unknown preset {name!r}; choose one of {', '.join(names())}")
     tomllib = _config.tomllib
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
@@ -155,3 +161,11 @@ def describe(preset: Preset) -> dict[str, Any]:
         "levels": len(preset.config.feature_maps),
         "total": preset.total,
     }
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PRESETS_DIR":  # made on first use: pathlib costs start-up time
+        from pathlib import Path
+
+        return Path(_PRESETS)
+    raise AttributeError(f"module 'anchorctl.presets' has no attribute {name!r}")

@@ -11,16 +11,19 @@ import pytest
 
 from support import ROOT, SAMPLES
 
-# Imports nothing of its own (no json), so whatever it finds the command imported.
+# Imports nothing of its own (no json), so whatever it finds the command imported; modules the
+# interpreter loaded before it ran (site: an editable install's finder imports pathlib) are
+# not the command's.
 PROBE = """
 import sys
+startup = set(sys.modules)
 from anchorctl.cli import cli
 try:
     cli.main(args=sys.argv[2:], prog_name="anchorctl")
 except SystemExit:
     pass
 sys.stdout.flush()
-print([m for m in sys.argv[1].split(",") if m in sys.modules], file=sys.stderr)
+print([m for m in sys.argv[1].split(",") if m in sys.modules and m not in startup], file=sys.stderr)
 """
 HEAVY = ("numpy", "PIL", "rich")
 
@@ -132,12 +135,18 @@ def test_list_as_csv_imports_nothing_it_does_not_write_with() -> None:
         "json",
         "shutil",
         "numpy.typing",
+        "pathlib",  # -o and --image give a pathlib.Path, importing it when one is given
     )
     args = ("list", "--sizes", "0.2,0.5", "--ratios", "1,4,0.25", "--format", "csv")
     assert loaded(*args, watch=unused) == set()
     # The probe sees them where they are used.
     assert loaded("list", "--sizes", "0.2", "--format", "json", watch=unused) == {"json"}
     assert {"anchorctl.tables", "shutil"} <= loaded("list", "--sizes", "0.2", "--all", watch=unused)
+
+
+def test_count_of_a_preset_imports_no_pathlib_json_only_for_json() -> None:
+    assert loaded("count", "--preset", "ssd300", watch=("pathlib", "json")) == set()
+    assert loaded("count", "--preset", "ssd300", "--format", "json", watch=("json",)) == {"json"}
 
 
 def test_list_never_imports_pillow() -> None:

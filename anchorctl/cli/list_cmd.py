@@ -7,7 +7,6 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -23,8 +22,11 @@ from anchorctl.cli.options import (
 )
 from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
 from anchorctl.cli.streams import stdout_file
+from anchorctl.params import FilePath
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from anchorctl.conventions.base import Level
     from anchorctl.output import View
 
@@ -101,7 +103,7 @@ Examples:
 @option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FilePath(dir_okay=False),  # a pathlib.Path
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )

@@ -30,7 +30,6 @@ import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -39,6 +38,8 @@ from click.core import ParameterSource
 from anchorctl import params
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from _typeshed import DataclassInstance
 
     from anchorctl.conventions.base import Option
@@ -195,7 +196,7 @@ def input_size_options(
                 option(
                     "--image",
                     "image_file",
-                    type=params.InputPath(dir_okay=False, path_type=Path),
+                    type=params.InputPath(dir_okay=False),  # a pathlib.Path
                     default=None,
                     section=SOURCE,
                     help="Read the input size from this image's header.",
@@ -315,8 +316,9 @@ def anchor_t_option(help: str, section: str | None = None) -> Callable[[F], F]:
 class ConventionCommand(click.Command):
     """A command that also takes every convention's own options (``--scales``, ``--flip``...).
 
-    They are built from the conventions' ``OPTIONS`` the first time the command parses or
-    shows its help, so naming the command in ``anchorctl --help`` costs nothing. The help
+    They are built from the conventions' ``OPTIONS`` when the command parses or shows its
+    help, so naming the command in ``anchorctl --help`` costs nothing, and a run imports only
+    the conventions its command line can use (:meth:`declared_conventions`). The help
     lists the options in sections (``section`` names the command's own), the chosen
     convention's options in its own words (``--convention NAME --help``; mxnet's by default)
     and one line per convention (see :mod:`anchorctl.cli.helptext`).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -30,6 +29,8 @@ from anchorctl.cli.options import (
 from anchorctl.params import InputPath, LazyChoice, lazy_names
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from anchorctl.conventions.base import Level, Rules
     from anchorctl.presets import Preset
 
@@ -50,7 +51,7 @@ def source_options(func: F) -> F:
         option(
             "--config",
             "config_file",
-            type=InputPath(dir_okay=False, path_type=Path),
+            type=InputPath(dir_okay=False),  # a pathlib.Path
             default=None,
             section=SOURCE,
             help="TOML, YOLO or Detectron2 .yaml, MMDetection .py, TF .config (never run).",

@@ -21,10 +21,12 @@ import os
 import stat
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ClosedStream(io.TextIOBase):

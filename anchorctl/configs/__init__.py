@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anchorctl.errors import AnchorError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from anchorctl.configs.toml import Config
 
 FORMATS = ("toml", "yolo", "mmdet", "detectron2", "tf")
@@ -85,6 +86,8 @@ def load_config(
         width, height = input_size
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in input_size):
             raise AnchorError(f"input size {width}x{height}: give whole pixels >= 1")
+    from pathlib import Path
+
     from anchorctl.configs.reading import read_text
 
     path = Path(path)
@@ -107,6 +110,8 @@ def format_of(path: str | Path, fmt: str | None = None) -> str:
         if fmt not in FORMATS:
             raise AnchorError(f"config format {fmt!r}: choose one of {', '.join(FORMATS)}")
         return fmt
+    from pathlib import Path
+
     from anchorctl.configs.reading import read_text
 
     path = Path(path)

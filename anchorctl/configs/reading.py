@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # The framework configs under tests/data/configs, written like the public ones, are at most
 # 2.6 KiB and 250 words a file, inherit 1 file deep and nest 8 levels: the caps leave room.
@@ -94,6 +97,8 @@ def base_path(child: Path, base: str, key: str, chain: Sequence[Path]) -> Path:
             f"{child}: {key} {base!r} names a package or a URL; anchorctl reads "
             "only files on disk: copy it next to the config and name it by its path"
         )
+    from pathlib import Path
+
     path = Path(os.path.expanduser(base))
     if not path.is_absolute():
         path = child.parent / path

@@ -27,13 +27,15 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anchorctl import conventions
 from anchorctl.configs.reading import read_text
 from anchorctl.conventions.base import Option
 from anchorctl.errors import AnchorError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 tomllib: Any
 if sys.version_info >= (3, 11):
