@@ -97,6 +97,14 @@ def test_sizes_are_required_and_the_format_can_be_forced(boxes: Path, tmp_path: 
     with pytest.raises(AnchorError) as excinfo:
         read_annotations(boxes, image_sizes=sizes)
     assert "expected the columns ImageID,width,height" in str(excinfo.value)
+    for side in ("0", "2147483648", "99999999999999999999999"):
+        sizes.write_text(f"ImageID,width,height\ncat,{side},4\n")
+        with pytest.raises(AnchorError) as excinfo:
+            read_annotations(boxes, image_sizes=sizes)
+        assert (
+            f"s.csv:2: image size {side}x4: expected whole pixels from 1 to 2,147,483,647"
+            in str(excinfo.value)
+        )
 
 
 def test_category_filter_by_label(boxes: Path) -> None:

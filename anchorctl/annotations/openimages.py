@@ -60,6 +60,9 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # 16); a longer one would widen every entry, so it goes in a dict instead.
 _ID_BYTES = 64
 
+# No image is wider or taller; the table holds sides as int64, which a larger one overflows.
+_MAX_SIDE = 2**31 - 1
+
 
 def _header_row(path: str | os.PathLike[str], name: str) -> list[str] | None:
     """The first non-blank row of a CSV file, None when it cannot be read."""
@@ -217,10 +220,10 @@ def read_image_sizes(path: str | os.PathLike[str]) -> SizeTable:
                         f"{name}:{reader.line_num}: expected ImageID,width,height with whole "
                         f"pixels, found {','.join(row)[:80]!r}"
                     ) from None
-                if width <= 0 or height <= 0:
+                if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
                     raise AnchorError(
                         f"{name}:{reader.line_num}: image size {width}x{height}: expected "
-                        "whole pixels > 0"
+                        f"whole pixels from 1 to {_MAX_SIDE:,}"
                     )
                 images.append(image)
                 wh.append((width, height))
