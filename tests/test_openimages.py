@@ -97,6 +97,14 @@ def test_sizes_are_required_and_the_format_can_be_forced(boxes: Path, tmp_path: 
     with pytest.raises(AnchorError) as excinfo:
         read_annotations(boxes, image_sizes=sizes)
     assert "expected the columns ImageID,width,height" in str(excinfo.value)
+    for side in ("0", "2147483648", "99999999999999999999999"):
+        sizes.write_text(f"ImageID,width,height\ncat,{side},4\n")
+        with pytest.raises(AnchorError) as excinfo:
+            read_annotations(boxes, image_sizes=sizes)
+        assert (
+            f"s.csv:2: image size {side}x4: expected whole pixels from 1 to 2,147,483,647"
+            in str(excinfo.value)
+        )
 
 
 def test_category_filter_by_label(boxes: Path) -> None:
@@ -160,3 +168,61 @@ def test_a_named_pipe_is_read_once_and_open_images_in_it_named(tmp_path: Path) -
     thread.join(10)
     assert ann.format == "openimages"
     assert ann.boxes.tolist() == [[100.0, 20.0, 300.0, 100.0]]  # 0.25..0.75 x 400, 0.1..0.5 x 200
+
+
+# ImageIDs of every kind the sizes table must tell apart: Open Images' 16 hex digits, a
+# prefix of another ID, non-ASCII, one past the compact width (kept aside), one ending in
+# a NUL character, and IDs listed twice (the last line wins, as it always has).
+LONG = "x" * 65 + "-long"
+ODD_IDS = ["000a1249af2bc5f0", "ab", "abc", "café-é", LONG, "nul\x00", "a"]
+
+
+def test_the_sizes_table_finds_every_id_as_written_and_the_last_line_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anchorctl.annotations import openimages
+
+    monkeypatch.setattr(openimages, "_BATCH", 2)  # the table built from several batches
+    sizes = tmp_path / "sizes.csv"
+    lines = [f"{image},{10 + k},{20 + k}" for k, image in enumerate(ODD_IDS)]
+    lines += ["ab,99,98", f"{LONG},77,76", "abc,5,6", "ab,7,8"]  # listed again: these win
+    sizes.write_text("ImageID,width,height\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    table = openimages.read_image_sizes(sizes)
+    assert len(table) == len(ODD_IDS)
+    expected = {image: (10 + k, 20 + k) for k, image in enumerate(ODD_IDS)}
+    expected.update({"ab": (7, 8), LONG: (77, 76), "abc": (5, 6)})
+    assert {image: table.get(image) for image in ODD_IDS} == expected
+    for absent in ["", "b", "000a1249af2bc5f", "000a1249af2bc5f00", "nul", "cafe-e", LONG[:-1]]:
+        assert table.get(absent) is None, absent
+
+    # Boxes in a few batches: an image's row is given once, in order of first appearance,
+    # its boxes sized from its table line; an unknown image is skipped, whichever batch.
+    boxes = tmp_path / "boxes.csv"
+    order = ["abc", "nope", LONG, "abc", "café-é", "nope", "000a1249af2bc5f0", LONG, "ab"]
+    boxes.write_text(
+        "\n".join([HEADER, *(f"{i},x,/m/0,1,0,1,0,0.5,0,0,0,0,0" for i in order)]) + "\n",
+        encoding="utf-8",
+    )
+    ann = read_annotations(boxes, image_sizes=sizes)
+    firsts = list(dict.fromkeys(i for i in order if i != "nope"))
+    assert ann.images == [ImageRecord(i, *expected[i]) for i in firsts]
+    kept = [i for i in order if i != "nope"]
+    assert ann.image_index.tolist() == [firsts.index(i) for i in kept]
+    assert ann.boxes.tolist() == [[0, 0, expected[i][0], expected[i][1] / 2] for i in kept]
+    why = f"missing image size ('nope' is not in {sizes})"
+    assert ann.skipped == [Skipped(f"{boxes}:3", why), Skipped(f"{boxes}:7", why)]
+
+
+def test_an_image_missing_from_the_sizes_file_is_sized_from_the_images(
+    boxes: Path, tmp_path: Path
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(SAMPLES / "cat.jpg", images / "nosize.jpg")  # 451 x 300
+    ann = read_annotations(boxes, image_sizes=boxes.parent / "sizes.csv", images_dir=images)
+    assert ann.images == [
+        ImageRecord("cat", 400, 200),  # the file first, the image folder for the rest
+        ImageRecord("coffee", 600, 400),
+        ImageRecord("nosize", 451, 300),
+    ]
+    assert ann.boxes.tolist()[-1] == [451 * 0.1, 300 * 0.1, 451 * 0.2, 300 * 0.2]

@@ -25,7 +25,8 @@ skipped unless ``include_crowd``. Skipped entries are named ``"<file>:12"`` (lin
 header being line 1).
 
 Memory: the file is read a block at a time and a batch of rows at a time; what is kept is
-per image (its name and size), not per box.
+per image (its name and size), not per box. The image sizes file is held as sorted arrays
+(:class:`SizeTable`, tens of bytes an image), which also keep the row each image got.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from anchorctl.annotations.checks import Context, Draft, Problem
 from anchorctl.annotations.csvfile import _floats
 from anchorctl.annotations.textio import TextBlocks, lines, open_binary
 from anchorctl.errors import AnchorError
 
-__all__ = ["REQUIRED", "is_openimages", "read_image_sizes", "read_openimages"]
+__all__ = ["REQUIRED", "SizeTable", "is_openimages", "read_image_sizes", "read_openimages"]
 
 REQUIRED = ("imageid", "xmin", "xmax", "ymin", "ymax")
 _OPTIONAL = ("labelname", "isgroupof")
@@ -54,6 +56,12 @@ _SIZE_COLUMNS = {
 _EXPECTED = "ImageID,...,XMin,XMax,YMin,YMax,..."
 _BATCH = 65_536
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+# ImageIDs up to this many UTF-8 bytes go in SizeTable's fixed-width array (Open Images' have
+# 16); a longer one would widen every entry, so it goes in a dict instead.
+_ID_BYTES = 64
+
+# No image is wider or taller; the table holds sides as int64, which a larger one overflows.
+_MAX_SIDE = 2**31 - 1
 
 
 def _header_row(path: str | os.PathLike[str], name: str) -> list[str] | None:
@@ -90,10 +98,100 @@ def _columns(row: Sequence[str], name: str) -> dict[str, int]:
     return {n: names.index(n) for n in (*REQUIRED, *_OPTIONAL) if n in names}
 
 
-def read_image_sizes(path: str | os.PathLike[str]) -> dict[str, tuple[int, int]]:
-    """``ImageID -> (width, height)`` from an image sizes CSV (see the module docstring)."""
+class SizeTable:
+    """``ImageID -> (width, height)`` of an image sizes file, held compactly.
+
+    ImageIDs of at most :data:`_ID_BYTES` UTF-8 bytes (Open Images' are 16) are kept as one
+    sorted fixed-width bytes array with ``int64`` widths and heights beside it, looked up
+    with a sorted search: about 40 bytes an image (with ``rows``), where a dict of strings
+    and tuples costs several hundred. Longer ImageIDs, and ones ending in a NUL byte (which
+    a fixed-width bytes array cannot hold apart), go to a small dict. An ImageID listed
+    twice has the size of its last line. ``rows`` is, per ImageID of the array, the row the
+    reader gave the image in its image table (-1 until then).
+    """
+
+    def __init__(self) -> None:
+        self._ids = np.zeros(0, dtype="S1")
+        self._wh = np.zeros((0, 2), dtype=np.int64)
+        self.rows = np.zeros(0, dtype=np.int64)
+        self._other: dict[str, tuple[int, int]] = {}
+        self._parts: list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.int64]]] = []
+
+    @staticmethod
+    def _compact(key: bytes) -> bool:
+        return len(key) <= _ID_BYTES and not key.endswith(b"\x00")
+
+    def _add(self, images: list[str], sizes: list[tuple[int, int]]) -> None:
+        """Append a batch of lines (``freeze`` sorts them)."""
+        keys: list[bytes] = []
+        wh: list[tuple[int, int]] = []
+        for image, size in zip(images, sizes, strict=True):
+            key = image.encode("utf-8", "surrogatepass")
+            if self._compact(key):
+                keys.append(key)
+                wh.append(size)
+            else:
+                self._other[image] = size
+        if keys:
+            self._parts.append(
+                (np.array(keys, dtype=np.bytes_), np.array(wh, dtype=np.int64).reshape(-1, 2))
+            )
+
+    def _freeze(self) -> None:
+        if self._parts:
+            ids = np.concatenate([p[0] for p in self._parts])
+            wh = np.concatenate([p[1] for p in self._parts])
+            self._parts = []
+            order = np.argsort(ids, kind="stable")
+            ids, wh = ids[order], wh[order]
+            del order
+            # Of equal ImageIDs (adjacent, in file order) the last line wins, as in a dict.
+            last = np.ones(len(ids), dtype=bool)
+            last[:-1] = ids[:-1] != ids[1:]
+            self._ids, self._wh = ids[last], wh[last]
+        self.rows = np.full(len(self._ids), -1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._other)
+
+    def find(self, images: list[str]) -> npt.NDArray[np.int64]:
+        """Per ImageID its position in the array, -1 when not there (in the dict, or not
+        in the file: :meth:`get` tells)."""
+        at = np.full(len(images), -1, dtype=np.int64)
+        keys = [image.encode("utf-8", "surrogatepass") for image in images]
+        width = self._ids.dtype.itemsize
+        # A key wider than the array cannot be in it (and would be cut to its width).
+        fits = [k for k, key in enumerate(keys) if self._compact(key) and len(key) <= width]
+        if fits and len(self._ids):
+            wanted = np.array([keys[k] for k in fits], dtype=self._ids.dtype)
+            pos = np.searchsorted(self._ids, wanted)
+            found = pos < len(self._ids)
+            found[found] = self._ids[pos[found]] == wanted[found]
+            at[np.asarray(fits, dtype=np.int64)[found]] = pos[found]
+        return at
+
+    def size(self, position: int) -> tuple[int, int]:
+        width, height = self._wh[position].tolist()
+        return int(width), int(height)
+
+    def sizes(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """``(n, 2)`` ``[width, height]`` at positions of the array."""
+        return self._wh[positions]
+
+    def get(self, image: str) -> tuple[int, int] | None:
+        """The size of an ImageID (None: not in the file)."""
+        at = self.find([image])
+        if at[0] >= 0:
+            return self.size(int(at[0]))
+        return self._other.get(image)
+
+
+def read_image_sizes(path: str | os.PathLike[str]) -> SizeTable:
+    """The image sizes CSV as a :class:`SizeTable` (see the module docstring)."""
     name = os.fspath(path)
-    sizes: dict[str, tuple[int, int]] = {}
+    sizes = SizeTable()
+    images: list[str] = []
+    wh: list[tuple[int, int]] = []
     with open_binary(path, name) as handle:
         blocks = TextBlocks(handle, name, "UTF-8 CSV ImageID,width,height")
         reader = csv.reader(lines(blocks, "CSV ImageID,width,height"))
@@ -122,14 +220,20 @@ def read_image_sizes(path: str | os.PathLike[str]) -> dict[str, tuple[int, int]]
                         f"{name}:{reader.line_num}: expected ImageID,width,height with whole "
                         f"pixels, found {','.join(row)[:80]!r}"
                     ) from None
-                if width <= 0 or height <= 0:
+                if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
                     raise AnchorError(
                         f"{name}:{reader.line_num}: image size {width}x{height}: expected "
-                        "whole pixels > 0"
+                        f"whole pixels from 1 to {_MAX_SIDE:,}"
                     )
-                sizes[image] = (width, height)
+                images.append(image)
+                wh.append((width, height))
+                if len(images) == _BATCH:
+                    sizes._add(images, wh)
+                    images, wh = [], []
         except csv.Error as exc:
             raise AnchorError(f"{name}: line {reader.line_num}: not valid CSV ({exc})") from None
+    sizes._add(images, wh)
+    sizes._freeze()
     return sizes
 
 
@@ -154,6 +258,7 @@ class _Sizes:
             )
 
     def lookup(self, image: str) -> tuple[tuple[int, int] | None, str]:
+        """The size of an image not in the table's array (see :class:`SizeTable`)."""
         if self.image_size is not None:
             return self.image_size, ""
         if self.table is not None:
@@ -185,7 +290,9 @@ def read_openimages(
 ) -> Iterator[Draft]:
     """Parse an Open Images boxes CSV into chunks (see the module docstring)."""
     sizes = _Sizes(image_size, image_sizes, images_dir, name)
-    index: dict[str, int] = {}  # ImageID -> row in ctx.images, or -1 (no size)
+    # ImageID -> row in ctx.images, or -1 (no size), for images not in the sizes table's
+    # array (which keeps their rows itself: a dict entry costs far more than an image's size)
+    index: dict[str, int] = {}
     reasons: dict[str, str] = {}
     with open_binary(path, name) as handle:
         blocks = TextBlocks(handle, name, f"UTF-8 CSV {_EXPECTED}")
@@ -252,31 +359,54 @@ def _batch(
                     .replace("max", "Max")
                 )
                 reasons[k] = f"{label}: missing" if not cell else f"{label}: not a number: {cell!r}"
-    image_row = np.full(n, -1, dtype=np.int64)
+    for k in range(n):
+        if reasons[k] is None and not images[k]:
+            reasons[k] = "missing image (the ImageID column is empty)"
+    # The batch's images, in order of first appearance, so new ones get rows in that order.
+    seen = list(dict.fromkeys(images[k] for k in range(n) if reasons[k] is None))
+    table = sizes.table if sizes.image_size is None else None
+    positions = table.find(seen) if table is not None else np.full(len(seen), -1, np.int64)
+    known = table.rows[np.maximum(positions, 0)].tolist() if table is not None else []
+    first_new = len(ctx.images)
     new_names: list[str] = []
     new_sizes: list[tuple[int, int]] = []
-    first_new = len(ctx.images)
-    for k in range(n):
-        if reasons[k] is not None:
-            continue
-        image = images[k]
-        if not image:
-            reasons[k] = "missing image (the ImageID column is empty)"
-            continue
-        at = index.get(image)
-        if at is None:
-            size, why = sizes.lookup(image)
-            if size is None:
-                at = index[image] = -1
-                reasons_of[image] = why
-            else:
-                at = index[image] = first_new + len(new_names)
+    from_table: list[int] = []  # (new image, table position) of the new images in the table
+    row_of: dict[str, int] = {}
+    for u, position in enumerate(positions.tolist()):
+        image = seen[u]
+        if position >= 0:
+            found = known[u]
+            if found < 0:
+                found = first_new + len(new_names)
+                from_table += (len(new_names), position)
                 new_names.append(image)
-                new_sizes.append(size)
-        if at < 0:
-            reasons[k] = reasons_of[image]
-        image_row[k] = at
-    ctx.images.add(new_names, np.array(new_sizes, dtype=np.int64).reshape(-1, 2))
+                new_sizes.append((0, 0))  # filled in from the table below
+        else:
+            # Not in the table's array: a size for all, the table's dict, or the images folder.
+            found = index.get(image)
+            if found is None:
+                size, why = sizes.lookup(image)
+                if size is None:
+                    found = index[image] = -1
+                    reasons_of[image] = why
+                else:
+                    found = index[image] = first_new + len(new_names)
+                    new_names.append(image)
+                    new_sizes.append(size)
+        row_of[image] = found
+    added = np.array(new_sizes, dtype=np.int64).reshape(-1, 2)
+    if from_table:
+        assert table is not None
+        pairs = np.array(from_table, dtype=np.int64).reshape(-1, 2)
+        table.rows[pairs[:, 1]] = first_new + pairs[:, 0]
+        added[pairs[:, 0]] = table.sizes(pairs[:, 1])
+    image_row = np.array(
+        [row_of[images[k]] if reasons[k] is None else -1 for k in range(n)], dtype=np.int64
+    )
+    for k in np.flatnonzero(image_row < 0).tolist():
+        if reasons[k] is None:
+            reasons[k] = reasons_of[images[k]]
+    ctx.images.add(new_names, added)
     problems = [
         Problem(int(line[k]), f"{name}:{int(line[k])}", reason)
         for k, reason in enumerate(reasons)
