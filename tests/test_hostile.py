@@ -11,9 +11,7 @@ inputs, under a memory limit (``ulimit -v``, set in the child), and asserts:
 Classes: same-file outputs (another spelling, symlink, hard link, a file inside an input
 folder, stdout appended to an input), signals (while writing a file, while blocked writing
 stdout or a page to a named pipe, while blocked reading an input), unbounded inputs (``/dev/zero``, ``/dev/urandom``),
-giant numbers, closed or full streams, degenerate parameters. Cases whose fix belongs to
-another part of the code are marked ``pending`` (strict xfail, the owner named): when the fix
-lands they pass, the strict mark fails, and the mark is removed.
+giant numbers, closed or full streams, degenerate parameters. Every case must pass.
 """
 
 from __future__ import annotations
@@ -61,15 +59,10 @@ class Case:
     outputs: tuple[str, ...] = ()  # files the run may leave (a batch draws the others)
     lines: int = 1  # stderr lines of a failure (a batch: one per image that failed, and a sum)
     refuse: bool = False  # refused up front: "out of memory" is not an acceptable answer
-    pending: str = ""  # who fixes it, when it does not pass yet
 
     @property
     def command(self) -> str:
         return self.args.split()[0]
-
-
-def pending(owner: str, case: Case) -> Case:
-    return Case(**{**case.__dict__, "pending": owner})
 
 
 IMG = "img.jpg"
@@ -261,15 +254,7 @@ def _id(case: Case) -> str:
 
 
 def _params() -> list[object]:
-    out: list[object] = []
-    for case in CASES:
-        marks = []
-        if case.pending:
-            marks.append(
-                pytest.mark.xfail(strict=True, reason=f"fixed on the {case.pending} branch")
-            )
-        out.append(pytest.param(case, id=_id(case), marks=marks))
-    return out
+    return [pytest.param(case, id=_id(case)) for case in CASES]
 
 
 def test_every_command_meets_every_class_that_applies_to_it() -> None:
