@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from anchorctl.conventions.base import Level, Rules
 from anchorctl.errors import AnchorError
-from anchorctl.fit.layout import Layout
+from anchorctl.fit.layout import Layout, LayoutBuilder
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -204,3 +204,53 @@ def check_count(template: Template, got: Sequence[int]) -> None:
     """The grammar's per-level counts must be the template's (a family's self-check)."""
     if tuple(got) != template.counts:  # pragma: no cover - a family bug, not a user error
         raise AssertionError(f"{template.convention}: grammar counts {got} != {template.counts}")
+
+
+def floats(value: Any) -> tuple[float, ...]:
+    """A number or a list of numbers as a tuple of floats."""
+    if isinstance(value, (int, float)):
+        return (float(value),)
+    return tuple(float(v) for v in value)
+
+
+class Draft:
+    """Named values and the slots they make, written by a family, turned into a Grammar.
+
+    Each value has a search range and a start (the current config's, clamped into range);
+    a family adds slots to ``builder`` in terms of the values' indices.
+    """
+
+    def __init__(self, template: Template) -> None:
+        self.template = template
+        self.builder = LayoutBuilder()
+        self.start: dict[str, float] = {}
+        self.size_lo, self.size_hi = size_bounds(template)
+
+    def value(self, name: str, start: float, lo: float, hi: float) -> int:
+        index = self.builder.value(name, lo, hi)
+        self.start.setdefault(name, min(max(start, lo), hi))
+        return index
+
+    def ratio(self, name: str, start_conv: float) -> int:
+        """A ratio, started at ``start_conv`` as the convention writes ratios."""
+        return self.value(name, ratio_in(start_conv, self.template), -LOG_RATIO, LOG_RATIO)
+
+    def grammar(
+        self, params: Callable[[dict[str, float]], dict[str, Any]], constraint: str
+    ) -> Grammar:
+        layout = self.builder.build()
+        check_count(self.template, layout.counts)
+        names = layout.names
+        start = np.array([self.start[n] for n in names], dtype=np.float64)
+
+        def write(x: FloatArray) -> dict[str, Any]:
+            return params({n: float(v) for n, v in zip(names, layout.clip(x), strict=True)})
+
+        return Grammar(
+            convention=self.template.convention,
+            layout=layout,
+            start=start,
+            params=write,
+            constraint=constraint,
+            finest_first=self.template.finest_first(),
+        )

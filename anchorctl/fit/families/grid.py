@@ -30,48 +30,28 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from anchorctl.errors import AnchorError
 from anchorctl.fit.families import (
-    LOG_RATIO,
-    FloatArray,
+    Draft,
     Grammar,
     Template,
-    check_count,
+    floats,
     nice,
     one_line,
     per_level_values,
-    ratio_in,
     ratio_out,
-    size_bounds,
     without,
 )
-from anchorctl.fit.layout import LayoutBuilder
 
 
-class _Grid:
+class _Grid(Draft):
     """A layout of sizes x ratios per level, with named values and their starting points."""
-
-    def __init__(self, template: Template) -> None:
-        self.template = template
-        self.builder = LayoutBuilder()
-        self.start: dict[str, float] = {}
-        self.size_lo, self.size_hi = size_bounds(template)
-
-    def value(self, name: str, start: float, lo: float, hi: float) -> int:
-        index = self.builder.value(name, lo, hi)
-        self.start.setdefault(name, min(max(start, lo), hi))
-        return index
 
     def size(self, name: str, start_px: float) -> int:
         return self.value(name, math.log(start_px), self.size_lo, self.size_hi)
 
     def scale(self, name: str, start: float) -> int:
         return self.value(name, math.log(start), -4.0, 4.0)
-
-    def ratio(self, name: str, start_conv: float) -> int:
-        return self.value(name, ratio_in(start_conv, self.template), -LOG_RATIO, LOG_RATIO)
 
     def cross(
         self,
@@ -88,32 +68,6 @@ class _Grid:
                 lw[r] = lw.get(r, 0.0) + 0.5
                 lh[r] = lh.get(r, 0.0) - 0.5
                 self.builder.slot(level, lw, const + base_w, lh, const + base_h)
-
-    def grammar(
-        self, params: Callable[[dict[str, float]], dict[str, Any]], constraint: str
-    ) -> Grammar:
-        layout = self.builder.build()
-        check_count(self.template, layout.counts)
-        names = layout.names
-        start = np.array([self.start[n] for n in names], dtype=np.float64)
-
-        def write(x: FloatArray) -> dict[str, Any]:
-            return params({n: float(v) for n, v in zip(names, layout.clip(x), strict=True)})
-
-        return Grammar(
-            convention=self.template.convention,
-            layout=layout,
-            start=start,
-            params=write,
-            constraint=constraint,
-            finest_first=self.template.finest_first(),
-        )
-
-
-def _floats(value: Any) -> tuple[float, ...]:
-    if isinstance(value, (int, float)):
-        return (float(value),)
-    return tuple(float(v) for v in value)
 
 
 def _ratio_words(template: Template) -> str:
@@ -134,11 +88,10 @@ def torchvision_like(template: Template) -> Grammar:
         module_defaults["sizes"] = [(32.0, 64.0, 128.0, 256.0, 512.0)]
     n = len(template.levels)
     sizes = [
-        _floats(v) for v in per_level_values(template.params, "sizes", n, module_defaults["sizes"])
+        floats(v) for v in per_level_values(template.params, "sizes", n, module_defaults["sizes"])
     ]
     ratios = [
-        _floats(v)
-        for v in per_level_values(template.params, "ratios", n, module_defaults["ratios"])
+        floats(v) for v in per_level_values(template.params, "ratios", n, module_defaults["ratios"])
     ]
     g = _Grid(template)
     for level in range(n):
@@ -259,7 +212,7 @@ def tf_multiscale(template: Template) -> Grammar:
     p = template.params
     min_level = int(p.get("min_level") or 3)
     per_octave = int(p.get("scales_per_octave") or 2)
-    ratios = _floats(p.get("ratios") or (1.0, 2.0, 0.5))
+    ratios = floats(p.get("ratios") or (1.0, 2.0, 0.5))
     anchor_scale = float(p.get("anchor_scale") or 4.0)
     g = _Grid(template)
     a = g.scale("anchor_scale", anchor_scale)
@@ -290,8 +243,8 @@ def gluoncv_rpn(template: Template) -> Grammar:
     p = template.params
     n = len(template.levels)
     base = float(p.get("base_size") or 16.0)
-    scales = [_floats(v) for v in per_level_values(p, "scales", n, [(8.0, 16.0, 32.0)])]
-    ratios = _floats(p.get("ratios") or (0.5, 1.0, 2.0))
+    scales = [floats(v) for v in per_level_values(p, "scales", n, [(8.0, 16.0, 32.0)])]
+    ratios = floats(p.get("ratios") or (0.5, 1.0, 2.0))
     g = _Grid(template)
     ratio_ids = [g.ratio(f"ratios[{i}]", r) for i, r in enumerate(ratios)]
     for level in range(n):
@@ -324,8 +277,8 @@ def py_faster_rcnn(template: Template) -> Grammar:
     """py-faster-rcnn: shared scales x shared ratios of one base window, on every level."""
     p = template.params
     base = float(p.get("base_size") or 16.0)
-    scales = _floats(p.get("scales") or (8.0, 16.0, 32.0))
-    ratios = _floats(p.get("ratios") or (0.5, 1.0, 2.0))
+    scales = floats(p.get("scales") or (8.0, 16.0, 32.0))
+    ratios = floats(p.get("ratios") or (0.5, 1.0, 2.0))
     g = _Grid(template)
     ratio_ids = [g.ratio(f"ratios[{i}]", r) for i, r in enumerate(ratios)]
     terms = [({g.scale(f"scales[{j}]", s): 1.0}, math.log(base)) for j, s in enumerate(scales)]
@@ -351,8 +304,8 @@ def py_faster_rcnn(template: Template) -> Grammar:
 def tf_grid(template: Template) -> Grammar:
     """TF GridAnchorGenerator: shared scales x shared ratios of ``base_anchor_size``."""
     p = template.params
-    scales = _floats(p.get("scales") or (0.5, 1.0, 2.0))
-    ratios = _floats(p.get("ratios") or (0.5, 1.0, 2.0))
+    scales = floats(p.get("scales") or (0.5, 1.0, 2.0))
+    ratios = floats(p.get("ratios") or (0.5, 1.0, 2.0))
     base = p.get("base_anchor_size") or (256.0, 256.0)
     base_h, base_w = (
         (float(base), float(base))

@@ -29,42 +29,28 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from anchorctl.conventions.base import per_level
 from anchorctl.fit.families import (
-    LOG_RATIO,
-    FloatArray,
+    Draft,
     Grammar,
     Template,
-    check_count,
+    floats,
     nice,
     one_line,
-    ratio_in,
     ratio_out,
-    size_bounds,
     without,
 )
-from anchorctl.fit.layout import LayoutBuilder
 
 LOG_MAX_OVER_MIN = (math.log(1.02), math.log(8.0))  # sqrt(min * max) squares: max / min range
 
 
-class _Layers:
+class _Layers(Draft):
     """Named values and slots, written layer by layer."""
 
     def __init__(self, template: Template) -> None:
-        self.template = template
-        self.builder = LayoutBuilder()
-        self.start: dict[str, float] = {}
-        self.size_lo, self.size_hi = size_bounds(template)
+        super().__init__(template)
         width, height = template.input_size
         self.log_w, self.log_h = math.log(width), math.log(height)
-
-    def value(self, name: str, start: float, lo: float, hi: float) -> int:
-        index = self.builder.value(name, lo, hi)
-        self.start.setdefault(name, min(max(start, lo), hi))
-        return index
 
     def px(self, name: str, start_px: float) -> int:
         """A size in pixels."""
@@ -74,9 +60,6 @@ class _Layers:
         """A size as a fraction of an image side of ``side`` pixels."""
         lo = self.size_lo - math.log(side)
         return self.value(name, math.log(start), lo, self.size_hi - math.log(side))
-
-    def ratio(self, name: str, start_conv: float) -> int:
-        return self.value(name, ratio_in(start_conv, self.template), -LOG_RATIO, LOG_RATIO)
 
     def box(
         self,
@@ -101,32 +84,6 @@ class _Layers:
             ch -= 0.5 * ratio
         self.builder.slot(level, lw, cw, lh, ch, cap)
 
-    def grammar(
-        self, params: Callable[[dict[str, float]], dict[str, Any]], constraint: str
-    ) -> Grammar:
-        layout = self.builder.build()
-        check_count(self.template, layout.counts)
-        names = layout.names
-        start = np.array([self.start[n] for n in names], dtype=np.float64)
-
-        def write(x: FloatArray) -> dict[str, Any]:
-            return params({n: float(v) for n, v in zip(names, layout.clip(x), strict=True)})
-
-        return Grammar(
-            convention=self.template.convention,
-            layout=layout,
-            start=start,
-            params=write,
-            constraint=constraint,
-            finest_first=self.template.finest_first(),
-        )
-
-
-def _floats(value: Any) -> tuple[float, ...]:
-    if isinstance(value, (int, float)):
-        return (float(value),)
-    return tuple(float(v) for v in value)
-
 
 def torchvision_ssd(template: Template) -> Grammar:
     from anchorctl.conventions import torchvision_ssd as conv
@@ -136,11 +93,11 @@ def torchvision_ssd(template: Template) -> Grammar:
     given = p.get("scales")
     scales = conv.resolve_scales(
         n,
-        None if given is None else _floats(given),
+        None if given is None else floats(given),
         float(p.get("min_ratio") or 0.15),
         float(p.get("max_ratio") or 0.9),
     )
-    ratios = [_floats(r) for r in per_level(p, "ratios", n)]
+    ratios = [floats(r) for r in per_level(p, "ratios", n)]
     clip = p.get("clip") is not False
     width, height = template.input_size
     cap = (float(width), float(height)) if clip else (math.inf, math.inf)
@@ -185,9 +142,9 @@ def _at_least_one(ratio: float) -> float:
 def caffe_ssd(template: Template) -> Grammar:
     p = template.params
     n = len(template.levels)
-    mins = [_floats(v) for v in per_level(p, "min_sizes", n)]
-    maxs = [_floats(v) if v else () for v in per_level(p, "max_sizes", n, [()])]
-    ratios = [_floats(v) if v else () for v in per_level(p, "ratios", n, [()])]
+    mins = [floats(v) for v in per_level(p, "min_sizes", n)]
+    maxs = [floats(v) if v else () for v in per_level(p, "max_sizes", n, [()])]
+    ratios = [floats(v) if v else () for v in per_level(p, "ratios", n, [()])]
     flip = p.get("flip") is not False
     g = _Layers(template)
     for level in range(n):
@@ -351,11 +308,11 @@ def tf_ssd(template: Template) -> Grammar:
     n = len(template.levels)
     given = p.get("scales")
     if given:
-        ladder = list(_floats(given))
+        ladder = list(floats(given))
     else:
         low, high = float(p.get("min_scale") or 0.2), float(p.get("max_scale") or 0.95)
         ladder = [low + (high - low) * i / max(n - 1, 1) for i in range(n)]
-    ratios = _floats(p.get("ratios") or conv.DEFAULT_RATIOS)
+    ratios = floats(p.get("ratios") or conv.DEFAULT_RATIOS)
     value = p.get("interpolated_scale_aspect_ratio")
     interpolated = 1.0 if value is None else float(value)
     reduce = p.get("reduce_boxes_in_lowest_layer") is not False
@@ -413,8 +370,8 @@ def multibox(template: Template) -> Grammar:
     p = template.params
     n = len(template.levels)
     defaults = [(1.0,)]
-    sizes = [_floats(v) for v in per_level(p, "sizes", n, defaults)]
-    ratios = [_floats(v) for v in per_level(p, "ratios", n, defaults)]
+    sizes = [floats(v) for v in per_level(p, "sizes", n, defaults)]
+    ratios = [floats(v) for v in per_level(p, "ratios", n, defaults)]
     height = float(template.input_size[1])
     width = float(template.input_size[0])
     g = _Layers(template)
