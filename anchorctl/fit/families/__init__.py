@@ -174,6 +174,11 @@ def ratio_in(value: float, template: Template) -> float:
     return -r if template.ratio_is_h_over_w() else r
 
 
+def shared_ratios(values: Mapping[str, float], template: Template, count: int) -> tuple[float, ...]:
+    """The values ``ratios[0]`` .. ``ratios[count-1]`` (log w/h) as the convention writes ratios."""
+    return tuple(ratio_out(values[f"ratios[{i}]"], template) for i in range(count))
+
+
 def size_bounds(template: Template) -> tuple[float, float]:
     """``log`` of the smallest and largest anchor side searched, pixels."""
     return math.log(MIN_SIZE), math.log(4.0 * max(template.input_size))

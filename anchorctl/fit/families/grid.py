@@ -40,6 +40,7 @@ from anchorctl.fit.families import (
     one_line,
     per_level_values,
     ratio_out,
+    shared_ratios,
     without,
 )
 
@@ -152,7 +153,7 @@ def mmdet(template: Template) -> Grammar:
             float(scales[0]),
             *(nice(math.exp(v[f"scales[{j}]"])) for j in range(1, len(scales))),
         )
-        out["ratios"] = [tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))]
+        out["ratios"] = [shared_ratios(v, template, len(ratios))]
         return out
 
     return g.grammar(
@@ -194,7 +195,7 @@ def keras(template: Template) -> Grammar:
             float(scales[0]),
             *(nice(math.exp(v[f"scales[{j}]"])) for j in range(1, len(scales))),
         )
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(
@@ -225,7 +226,7 @@ def tf_multiscale(template: Template) -> Grammar:
     def params(v: dict[str, float]) -> dict[str, Any]:
         out = dict(template.params)
         out["anchor_scale"] = nice(math.exp(v["anchor_scale"]))
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(
@@ -260,7 +261,7 @@ def gluoncv_rpn(template: Template) -> Grammar:
             tuple(nice(math.exp(v[f"scales[{lv}][{j}]"])) for j in range(len(scales[lv])))
             for lv in range(n)
         ]
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(
@@ -288,7 +289,7 @@ def py_faster_rcnn(template: Template) -> Grammar:
     def params(v: dict[str, float]) -> dict[str, Any]:
         out = dict(template.params)
         out["scales"] = tuple(nice(math.exp(v[f"scales[{j}]"])) for j in range(len(scales)))
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(
@@ -321,7 +322,7 @@ def tf_grid(template: Template) -> Grammar:
     def params(v: dict[str, float]) -> dict[str, Any]:
         out = dict(template.params)
         out["scales"] = tuple(nice(math.exp(v[f"scales[{j}]"])) for j in range(len(scales)))
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(

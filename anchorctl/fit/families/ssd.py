@@ -38,6 +38,7 @@ from anchorctl.fit.families import (
     nice,
     one_line,
     ratio_out,
+    shared_ratios,
     without,
 )
 
@@ -352,7 +353,7 @@ def tf_ssd(template: Template) -> Grammar:
         if len(ladder) > n:
             scales.append(float(ladder[n]))
         out["scales"] = tuple(scales)
-        out["ratios"] = tuple(ratio_out(v[f"ratios[{i}]"], template) for i in range(len(ratios)))
+        out["ratios"] = shared_ratios(v, template, len(ratios))
         return out
 
     return g.grammar(
