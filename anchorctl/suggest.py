@@ -10,8 +10,10 @@ constraint costs against the best free ``(w, h)`` anchors with the same count pe
 Steps (each deterministic for ``seed``):
 
 1. **Sampling.** More than ``sample`` boxes: a seeded uniform sample of ``sample`` boxes is
-   what the search sees (reported as :class:`Sampling`); every reported number is measured on
-   all the boxes, in blocks, so memory stays near the boxes themselves.
+   what the search sees (reported as :class:`Sampling`), drawn in one pass over the boxes;
+   every reported number is measured on all the boxes in a second pass. Both read the boxes
+   block by block (:mod:`anchorctl.fit.boxes`), so given boxes set aside in a temporary file
+   (:class:`SpilledBoxes`) the fit holds the sample and a block, whatever the data set's size.
 2. **Free optimum** (:func:`anchorctl.fit.search.search_free`): IoU k-means restarts,
    polished on the objective, then YOLOv5-style mutation rounds; the anchors fill the levels
    by area, smallest on the finest stride.
@@ -42,6 +44,7 @@ import numpy.typing as npt
 
 from anchorctl import conventions
 from anchorctl.errors import AnchorError
+from anchorctl.fit.boxes import Boxes, HeldBoxes, SpilledBoxes, as_boxes, sample_boxes
 from anchorctl.fit.express import EXPRESSIBLE, Expressed, express
 from anchorctl.fit.families import Template, grammar
 from anchorctl.fit.kmeans import CHUNK, METHODS, Suggestion, kmeans_anchors, refine_anchors
@@ -65,11 +68,14 @@ __all__ = [
     "EXPRESSIBLE",
     "METHODS",
     "OBJECTIVES",
+    "Boxes",
     "Budget",
     "Expressed",
+    "HeldBoxes",
     "LevelSuggestion",
     "Metrics",
     "Sampling",
+    "SpilledBoxes",
     "SuggestedLevel",
     "Suggestion",
     "Template",
@@ -191,7 +197,7 @@ def free_template(input_size: tuple[int, int], k: int) -> Template:
 
 
 def suggest(
-    boxes: npt.ArrayLike,
+    boxes: npt.ArrayLike | Boxes,
     template: Template,
     *,
     objective: str = "mean-iou",
@@ -208,7 +214,8 @@ def suggest(
 
     Args:
         boxes: ``(N, 4)`` xyxy ground-truth boxes in network-input pixels, each with positive
-            width and height.
+            width and height: an array, or :class:`Boxes` read in blocks (such as
+            :class:`SpilledBoxes`, for data sets larger than memory).
         template: the model as configured now (:func:`template_from`).
         objective: ``mean-iou``, ``bpr`` or ``recall``.
         k: shapes per cell over all levels; only conventions of free pairs (YOLO) can change it.
@@ -220,7 +227,7 @@ def suggest(
         budget: how hard the search tries (:class:`anchorctl.fit.search.Budget`).
         progress: ``progress(stage, done, total)``, called as the search goes.
     """
-    box = _checked_boxes(boxes)
+    box = as_boxes(boxes)
     goal = Objective(objective, float(anchor_t), float(iou))
     if method not in METHODS:
         raise AnchorError(f"--method: {method!r} is not one of {', '.join(METHODS)}")
@@ -232,8 +239,8 @@ def suggest(
     gram = grammar(template, k)
     centres = template.centres()
     streams = np.random.SeedSequence(int(seed)).spawn(3)
-    sampling, picked = _sample(len(box), int(sample), np.random.default_rng(streams[0]), seed)
-    seen = box if picked is None else box[picked]
+    seen = sample_boxes(box, int(sample), streams[0])
+    sampling = Sampling(len(box), len(seen), int(seed))
     rows = _rows(seen, centres if goal.positional else None)
     search_seed = int(streams[1].generate_state(1)[0])
     layout = gram.layout
@@ -298,7 +305,7 @@ def suggest(
 
 
 def k_scores(
-    boxes: npt.ArrayLike,
+    boxes: npt.ArrayLike | Boxes,
     template: Template,
     ks: Sequence[int],
     **options: Any,
@@ -379,36 +386,6 @@ def anchor_set_from_report(data: Any, where: str = "suggestion") -> AnchorSet:
         except (TypeError, ValueError, IndexError):
             raise AnchorError(f"{where}: 'input_size' is not [W, H]") from None
     return AnchorSet(tuple(levels), input_size)
-
-
-def _checked_boxes(boxes: npt.ArrayLike) -> FloatArray:
-    try:
-        box = np.asarray(boxes, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise AnchorError("boxes: expected an (N, 4) array of xmin, ymin, xmax, ymax") from None
-    if box.size == 0:
-        raise AnchorError("boxes: none to fit (every box was skipped or filtered out)")
-    if box.ndim != 2 or box.shape[1] != 4:
-        raise AnchorError(
-            f"boxes: expected an (N, 4) array of xmin, ymin, xmax, ymax, got {box.shape}"
-        )
-    w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
-    bad = ~(np.isfinite(box).all(axis=1) & (w > 0) & (h > 0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise AnchorError(
-            f"boxes: box {i} is {w[i]:g} x {h[i]:g}; widths and heights must be positive finite "
-            f"pixels ({int(bad.sum())} such boxes)"
-        )
-    return box
-
-
-def _sample(
-    n: int, size: int, rng: np.random.Generator, seed: int
-) -> tuple[Sampling, npt.NDArray[np.int64] | None]:
-    if n <= size:
-        return Sampling(n, n, int(seed)), None
-    return Sampling(n, size, int(seed)), np.sort(rng.choice(n, size, replace=False))
 
 
 def _rows(box: FloatArray, centres: Sequence[tuple[FloatArray, FloatArray]] | None) -> Rows:

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from anchorctl.errors import AnchorError
+from anchorctl.fit.boxes import Boxes, HeldBoxes
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -435,7 +436,7 @@ def metrics(
 
 
 def metrics_of(
-    boxes: FloatArray,
+    boxes: FloatArray | Boxes,
     sets: Sequence[FloatArray],
     *,
     anchor_t: float = 4.0,
@@ -443,8 +444,13 @@ def metrics_of(
     levels: Sequence[IntArray] | None = None,
     thresholds: tuple[float, ...] = (0.5, 0.7),
 ) -> list[Metrics]:
-    """:func:`metrics` of several anchor sets on the same boxes and grid, in one pass."""
-    n = len(boxes)
+    """:func:`metrics` of several anchor sets on the same boxes and grid, in one pass.
+
+    ``boxes`` is an array or :class:`~anchorctl.fit.boxes.Boxes` read block by block (the
+    blocks are the same either way, so the sums are too, bit for bit).
+    """
+    source = boxes if isinstance(boxes, Boxes) else HeldBoxes(boxes)
+    n = len(source)
     if n == 0:
         nan = float("nan")
         return [Metrics(0, nan, nan, nan, nan, None, None) for _ in sets]
@@ -455,8 +461,7 @@ def metrics_of(
     keys = ("iou", "bpr", "fit", "apt", "pos")
     sums = [dict.fromkeys(keys, 0.0) for _ in sets]
     above = [dict.fromkeys(thresholds, 0) for _ in sets]
-    for start in range(0, n, step):
-        part = boxes[start : start + step]
+    for part in source.blocks(step):
         w, h = (part[:, 2] - part[:, 0])[:, None], (part[:, 3] - part[:, 1])[:, None]
         off = nearest_offsets(part, centres) if positional and centres is not None else None
         for i, shapes in enumerate(sets):
