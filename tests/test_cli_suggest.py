@@ -184,3 +184,43 @@ def test_coverage_takes_anchor_t() -> None:
     strict = json.loads(ok(*base, "--anchor-t", "1.5"))
     assert loose["yolo_thr"] == 4.0 and strict["yolo_thr"] == 1.5
     assert strict["bpr"] < loose["bpr"]
+
+
+def test_a_set_moved_to_disk_gives_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = write_csv(tmp_path / "b.csv", np.array([[20, 30], [60, 40], [200, 150]]), 600)
+    args = ("suggest", str(csv), "--preset", "yolov5", "--sample", "200", "--format", "json")
+    held = ok(*args)
+    monkeypatch.setattr("anchorctl.fit.boxes.HELD_BYTES", 32 * 50)  # past 50 boxes: to disk
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    moved = []
+    real = __import__("anchorctl.fit.boxes", fromlist=["SpilledBoxes"]).SpilledBoxes.append
+
+    def append(self, boxes):  # type: ignore[no-untyped-def]
+        real(self, boxes)
+        moved.append(self.on_disk)
+
+    monkeypatch.setattr("anchorctl.fit.boxes.SpilledBoxes.append", append)
+    assert ok(*args) == held
+    assert moved and moved[-1] is True
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_named_pipe_is_read_once(tmp_path: Path) -> None:
+    """The boxes are set aside as they stream in, so an input that can be read only once
+    (a pipe, a process substitution) fits as a file does."""
+    import os
+    import threading
+
+    csv = write_csv(tmp_path / "b.csv", np.array([[20, 30], [60, 40]]), 300)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(csv.read_bytes()), daemon=True)
+    feeder.start()
+    args = ("--preset", "yolov5", "--annotations-format", "csv", "--format", "json")
+    from_pipe = ok("suggest", str(fifo), *args)
+    feeder.join(10)
+    assert from_pipe == ok("suggest", str(csv), *args)

@@ -4,7 +4,9 @@ and the ``--boxes`` of draw and view.
 One reading path: every command reads annotations through
 :func:`anchorctl.annotations.open_annotations`'s stream (bounded memory, hostile input
 refused in one line). ``coverage`` consumes the stream a chunk at a time
-(:func:`open_dataset`); the others gather it (:func:`read_dataset`, :func:`read_truth`).
+(:func:`open_dataset`); ``suggest`` sets the mapped boxes aside (:func:`stream_boxes`: in
+memory up to a bound, then in a temporary file) and reads them back in blocks; ``report``
+and ``--boxes`` gather it (:func:`read_dataset`, :func:`read_truth`).
 Then: mapping the boxes to the network input the way training resizes the images (by
 default as the preset's framework trains, :func:`resize_plan`), laying the anchors on each
 input size (:class:`AnchorGrids`, :func:`load_boxes`), and a progress bar on stderr for long
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
     from anchorctl.annotations import Annotations, AnnotationStream
     from anchorctl.cli.source import AnchorOptions, Source
+    from anchorctl.fit.boxes import SpilledBoxes
     from anchorctl.iou import GridInfo
     from anchorctl.parallel import Mapping
 
@@ -352,6 +355,64 @@ def load_boxes(anchors: AnchorOptions, data: DatasetOptions) -> DatasetBoxes:
         source = resolve(anchors)
         boxes, sizes = input_boxes(ann, resize, source.image_size)
     return DatasetBoxes(ann, resize, boxes, sizes, source, AnchorGrids(anchors, source))
+
+
+@dataclass
+class StreamedBoxes:
+    """A data set read as a stream for a fit: its boxes in network-input pixels set aside
+    (:class:`~anchorctl.fit.boxes.SpilledBoxes`: in memory up to a bound, then in a
+    temporary file), how many entries the reader skipped, and the anchors.
+
+    Boxes of no width or height at the network input are left out. Close it (or use it as a
+    context manager) to free the temporary file.
+    """
+
+    resize: Resize
+    source: Source
+    boxes: SpilledBoxes
+    skipped: int
+    first_size: tuple[int, int] | None
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The anchors' network input: the source's, else the first box's (shorter-side)."""
+        return self.source.image_size or self.first_size
+
+    def close(self) -> None:
+        self.boxes.close()
+
+    def __enter__(self) -> StreamedBoxes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream_boxes(anchors: AnchorOptions, data: DatasetOptions) -> StreamedBoxes:
+    """:func:`load_boxes` in bounded memory: the data set read as a stream, each chunk mapped
+    to the network input and set aside, so a fit holds a sample and a block at a time."""
+    from anchorctl.cli.source import resolve
+    from anchorctl.fit.boxes import SpilledBoxes
+
+    resize, mapping, grids = stream_plan(anchors, data)
+    first: tuple[int, int] | None = None
+    spilled = SpilledBoxes()
+    try:
+        with (
+            progress_bar("reading annotations", data.quiet) as advance,
+            open_dataset(data, advance) as stream,
+        ):
+            for chunk in stream:
+                boxes, sizes = mapping.apply(chunk.boxes, chunk.image_size)
+                if first is None and len(sizes):
+                    first = (int(sizes[0, 0]), int(sizes[0, 1]))
+                spilled.append(boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])])
+        # shorter-side: the anchors as at the first image's input (each image has its own)
+        source = grids.source or resolve(anchors.at(first))
+    except BaseException:
+        spilled.close()
+        raise
+    return StreamedBoxes(resize, source, spilled, stream.skipped.total, first)
 
 
 def stream_plan(

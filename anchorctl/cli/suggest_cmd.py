@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from anchorctl.cli.dataset import DatasetBoxes, DatasetOptions, dataset_options, load_boxes
+from anchorctl.cli.dataset import DatasetOptions, StreamedBoxes, dataset_options, stream_boxes
 from anchorctl.cli.options import (
     ConventionCommand,
     anchor_options,
@@ -140,12 +140,7 @@ def model_given(anchors: AnchorOptions) -> bool:
 
 
 def run_suggest(anchors: AnchorOptions, data: DatasetOptions, opts: SuggestOptions) -> None:
-    """``suggest`` with its options read."""
-    from anchorctl.cli.suggest_output import search_progress
-    from anchorctl.errors import AnchorError
-    from anchorctl.fit.families import grammar
-    from anchorctl.suggest import free_template, k_scores, suggest
-
+    """``suggest`` with its options read: the data set streamed and set aside, then fitted."""
     model = model_given(anchors)
     if opts.fmt == "toml" and not model:
         raise click.UsageError(
@@ -158,14 +153,28 @@ def run_suggest(anchors: AnchorOptions, data: DatasetOptions, opts: SuggestOptio
         )
     if opts.k_table and opts.fmt == "toml":
         raise click.UsageError("--k A-B prints a table of score by k; give one K for --format toml")
-    loaded = load_boxes(anchors, data)
+    with stream_boxes(anchors, data) as loaded:
+        _fit(loaded, anchors, data, opts, model)
+
+
+def _fit(
+    loaded: StreamedBoxes,
+    anchors: AnchorOptions,
+    data: DatasetOptions,
+    opts: SuggestOptions,
+    model: bool,
+) -> None:
+    from anchorctl.cli.suggest_output import search_progress
+    from anchorctl.errors import AnchorError
+    from anchorctl.fit.families import grammar
+    from anchorctl.suggest import free_template, k_scores, suggest
+
     size = loaded.input_size
     if size is None:
         raise click.UsageError(
             "suggest needs the network input: give --input-size WxH or a --preset"
         )
     boxes = loaded.boxes
-    boxes = boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])]
     k_low, k_high = opts.k or (None, None)
     if k_high is not None and k_high > len(boxes):  # the data's limit: a runtime error
         raise AnchorError(
@@ -208,7 +217,7 @@ def _print(
     opts: SuggestOptions,
     data: DatasetOptions,
     model: bool,
-    loaded: DatasetBoxes,
+    loaded: StreamedBoxes,
     size: tuple[int, int],
 ) -> None:
     from anchorctl.cli.suggest_output import (
@@ -233,7 +242,7 @@ def _print(
         return
     result = results[0]
     out = report(result, model=model, preset=preset, input_size=size,
-                 skipped=len(loaded.annotations.skipped), resize=loaded.resize)  # fmt: skip
+                 skipped=loaded.skipped, resize=loaded.resize)  # fmt: skip
     if opts.fmt == "json":
         click.echo(json.dumps(out, indent=2))
     elif opts.fmt == "toml":
