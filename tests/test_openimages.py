@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from anchorctl.annotations import ImageRecord, Skipped, read_annotations
 from anchorctl.errors import AnchorError
@@ -226,3 +228,65 @@ def test_an_image_missing_from_the_sizes_file_is_sized_from_the_images(
         ImageRecord("nosize", 451, 300),
     ]
     assert ann.boxes.tolist()[-1] == [451 * 0.1, 300 * 0.1, 451 * 0.2, 300 * 0.2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ids=st.lists(
+        st.sampled_from(ODD_IDS + [f"{k:016x}" for k in range(40)] + ["", "é" * 40, "z" * 64]),
+        max_size=200,
+    ),
+    merge=st.integers(1, 9),
+)
+def test_the_image_index_is_a_dict_of_every_id_as_written(ids: list[str], merge: int) -> None:
+    """ImageIndex against a dict: every ID met (long, non-ASCII, ending in NUL, empty) finds
+    its row, across merges into the sorted array; an ID not met is UNKNOWN."""
+    from anchorctl.annotations.openimages import UNKNOWN, ImageIndex
+
+    index = ImageIndex()
+    index.MERGE_EVERY = merge  # type: ignore[misc]
+    model: dict[str, int] = {}
+    for image in ids:
+        got = int(index.find([image])[0])
+        assert got == model.get(image, UNKNOWN), image
+        if image not in model:
+            model[image] = -1 if len(model) % 5 == 4 else len(model)
+            index.put(image, model[image])
+    assert len(index) == len(model)
+    everything = [*model, "never", "nul", LONG[:-1]]
+    assert index.find(everything).tolist() == [model.get(i, UNKNOWN) for i in everything]
+
+
+def test_one_size_for_all_keeps_a_few_dozen_bytes_an_image() -> None:
+    """The index of 200,000 Open Images IDs: a dict of them would hold about 30 MB."""
+    import tracemalloc
+
+    from anchorctl.annotations.openimages import ImageIndex
+
+    names = [f"{k * 7919:016x}" for k in range(200_000)]
+    tracemalloc.start()
+    try:
+        index = ImageIndex()
+        for row, image in enumerate(names):
+            index.put(image, row)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 200_000 * 40, held
+    assert index.find(names[::997]).tolist() == list(range(0, 200_000, 997))
+
+
+def test_an_image_met_again_far_apart_keeps_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anchorctl.annotations import openimages
+
+    monkeypatch.setattr(openimages, "_BATCH", 3)
+    monkeypatch.setattr(openimages.ImageIndex, "MERGE_EVERY", 2)
+    order = [f"{k:016x}" for k in (5, 1, 9, 1, 7, 3, 5, 2, 9, 8, 0, 5)]
+    path = tmp_path / "boxes.csv"
+    path.write_text("\n".join([HEADER, *(f"{i},x,/m/0,1,0,1,0,0.5,0,0,0,0,0" for i in order)]))
+    ann = read_annotations(path, image_size=(100, 50))
+    firsts = list(dict.fromkeys(order))
+    assert [image.name for image in ann.images] == firsts
+    assert ann.image_index.tolist() == [firsts.index(i) for i in order]

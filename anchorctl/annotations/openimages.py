@@ -26,7 +26,9 @@ header being line 1).
 
 Memory: the file is read a block at a time and a batch of rows at a time; what is kept is
 per image (its name and size), not per box. The image sizes file is held as sorted arrays
-(:class:`SizeTable`, tens of bytes an image), which also keep the row each image got.
+(:class:`SizeTable`, tens of bytes an image), which also keep the row each image got; the
+images met otherwise (with one size for all, or an images folder) are indexed the same way
+(:class:`ImageIndex`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ from anchorctl.annotations.csvfile import _floats
 from anchorctl.annotations.textio import TextBlocks, lines, open_binary
 from anchorctl.errors import AnchorError
 
-__all__ = ["REQUIRED", "SizeTable", "is_openimages", "read_image_sizes", "read_openimages"]
+__all__ = [
+    "REQUIRED",
+    "ImageIndex",
+    "SizeTable",
+    "is_openimages",
+    "read_image_sizes",
+    "read_openimages",
+]
 
 REQUIRED = ("imageid", "xmin", "xmax", "ymin", "ymax")
 _OPTIONAL = ("labelname", "isgroupof")
@@ -98,6 +107,26 @@ def _columns(row: Sequence[str], name: str) -> dict[str, int]:
     return {n: names.index(n) for n in (*REQUIRED, *_OPTIONAL) if n in names}
 
 
+def _compact(key: bytes) -> bool:
+    """Whether an ImageID's UTF-8 bytes fit a fixed-width bytes array (see :class:`SizeTable`)."""
+    return len(key) <= _ID_BYTES and not key.endswith(b"\x00")
+
+
+def _search(ids: npt.NDArray[np.bytes_], keys: list[bytes]) -> npt.NDArray[np.int64]:
+    """Per key its position in the sorted array ``ids``, -1 when not there."""
+    at = np.full(len(keys), -1, dtype=np.int64)
+    width = ids.dtype.itemsize
+    # A key wider than the array cannot be in it (and would be cut to its width).
+    fits = [k for k, key in enumerate(keys) if _compact(key) and len(key) <= width]
+    if fits and len(ids):
+        wanted = np.array([keys[k] for k in fits], dtype=ids.dtype)
+        pos = np.searchsorted(ids, wanted)
+        found = pos < len(ids)
+        found[found] = ids[pos[found]] == wanted[found]
+        at[np.asarray(fits, dtype=np.int64)[found]] = pos[found]
+    return at
+
+
 class SizeTable:
     """``ImageID -> (width, height)`` of an image sizes file, held compactly.
 
@@ -117,17 +146,13 @@ class SizeTable:
         self._other: dict[str, tuple[int, int]] = {}
         self._parts: list[tuple[npt.NDArray[np.bytes_], npt.NDArray[np.int64]]] = []
 
-    @staticmethod
-    def _compact(key: bytes) -> bool:
-        return len(key) <= _ID_BYTES and not key.endswith(b"\x00")
-
     def _add(self, images: list[str], sizes: list[tuple[int, int]]) -> None:
         """Append a batch of lines (``freeze`` sorts them)."""
         keys: list[bytes] = []
         wh: list[tuple[int, int]] = []
         for image, size in zip(images, sizes, strict=True):
             key = image.encode("utf-8", "surrogatepass")
-            if self._compact(key):
+            if _compact(key):
                 keys.append(key)
                 wh.append(size)
             else:
@@ -157,18 +182,7 @@ class SizeTable:
     def find(self, images: list[str]) -> npt.NDArray[np.int64]:
         """Per ImageID its position in the array, -1 when not there (in the dict, or not
         in the file: :meth:`get` tells)."""
-        at = np.full(len(images), -1, dtype=np.int64)
-        keys = [image.encode("utf-8", "surrogatepass") for image in images]
-        width = self._ids.dtype.itemsize
-        # A key wider than the array cannot be in it (and would be cut to its width).
-        fits = [k for k, key in enumerate(keys) if self._compact(key) and len(key) <= width]
-        if fits and len(self._ids):
-            wanted = np.array([keys[k] for k in fits], dtype=self._ids.dtype)
-            pos = np.searchsorted(self._ids, wanted)
-            found = pos < len(self._ids)
-            found[found] = self._ids[pos[found]] == wanted[found]
-            at[np.asarray(fits, dtype=np.int64)[found]] = pos[found]
-        return at
+        return _search(self._ids, [image.encode("utf-8", "surrogatepass") for image in images])
 
     def size(self, position: int) -> tuple[int, int]:
         width, height = self._wh[position].tolist()
@@ -184,6 +198,63 @@ class SizeTable:
         if at[0] >= 0:
             return self.size(int(at[0]))
         return self._other.get(image)
+
+
+UNKNOWN = -2  # ImageIndex.find: an image not met yet
+
+
+class ImageIndex:
+    """``ImageID -> row`` of the images met so far that a sizes file's array does not hold
+    (every image with ``image_size`` or an images folder): the row the reader gave the image
+    in its image table, or -1 when it has no size.
+
+    Held like :class:`SizeTable`: a sorted fixed-width bytes array of ImageIDs with ``int64``
+    rows beside it (about 24 bytes an Open Images image, where a dict costs about 150), the
+    images met since the last merge in a small dict, merged in every :data:`MERGE_EVERY`.
+    ImageIDs the array cannot hold stay in a dict.
+    """
+
+    MERGE_EVERY = 1 << 16
+
+    def __init__(self) -> None:
+        self._ids = np.zeros(0, dtype="S1")
+        self._rows = np.zeros(0, dtype=np.int64)
+        self._recent: dict[str, int] = {}
+        self._other: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._recent) + len(self._other)
+
+    def find(self, images: list[str]) -> npt.NDArray[np.int64]:
+        """Per ImageID its row (-1: no size), :data:`UNKNOWN` when not met yet."""
+        at = _search(self._ids, [image.encode("utf-8", "surrogatepass") for image in images])
+        out = np.where(at >= 0, self._rows[np.maximum(at, 0)] if len(self._rows) else 0, UNKNOWN)
+        for k in np.flatnonzero(at < 0).tolist():
+            image = images[k]
+            row = self._recent.get(image, self._other.get(image))
+            if row is not None:
+                out[k] = row
+        return out
+
+    def put(self, image: str, row: int) -> None:
+        """Record an image not met before (merged into the array in batches)."""
+        if _compact(image.encode("utf-8", "surrogatepass")):
+            self._recent[image] = row
+            if len(self._recent) >= self.MERGE_EVERY:
+                self._merge()
+        else:
+            self._other[image] = row
+
+    def _merge(self) -> None:
+        keys = np.array([i.encode("utf-8", "surrogatepass") for i in self._recent], np.bytes_)
+        rows = np.fromiter(self._recent.values(), dtype=np.int64, count=len(self._recent))
+        self._recent = {}
+        order = np.argsort(keys, kind="stable")
+        width = max(self._ids.dtype.itemsize, keys.dtype.itemsize)
+        ids, keys = self._ids.astype(f"S{width}"), keys[order].astype(f"S{width}")
+        at = np.searchsorted(ids, keys)
+        self._ids = np.insert(ids, at, keys)
+        self._rows = np.insert(self._rows, at, rows[order])
 
 
 def read_image_sizes(path: str | os.PathLike[str]) -> SizeTable:
@@ -291,8 +362,8 @@ def read_openimages(
     """Parse an Open Images boxes CSV into chunks (see the module docstring)."""
     sizes = _Sizes(image_size, image_sizes, images_dir, name)
     # ImageID -> row in ctx.images, or -1 (no size), for images not in the sizes table's
-    # array (which keeps their rows itself: a dict entry costs far more than an image's size)
-    index: dict[str, int] = {}
+    # array (which keeps their rows itself)
+    index = ImageIndex()
     reasons: dict[str, str] = {}
     with open_binary(path, name) as handle:
         blocks = TextBlocks(handle, name, f"UTF-8 CSV {_EXPECTED}")
@@ -326,7 +397,7 @@ def _batch(
     width: int,
     ctx: Context,
     sizes: _Sizes,
-    index: dict[str, int],
+    index: ImageIndex,
     reasons_of: dict[str, str],
     name: str,
 ) -> Draft:
@@ -367,6 +438,10 @@ def _batch(
     table = sizes.table if sizes.image_size is None else None
     positions = table.find(seen) if table is not None else np.full(len(seen), -1, np.int64)
     known = table.rows[np.maximum(positions, 0)].tolist() if table is not None else []
+    met = np.full(len(seen), UNKNOWN, dtype=np.int64)
+    elsewhere = np.flatnonzero(positions < 0)
+    met[elsewhere] = index.find([seen[u] for u in elsewhere.tolist()])
+    met_rows = met.tolist()
     first_new = len(ctx.images)
     new_names: list[str] = []
     new_sizes: list[tuple[int, int]] = []
@@ -383,16 +458,17 @@ def _batch(
                 new_sizes.append((0, 0))  # filled in from the table below
         else:
             # Not in the table's array: a size for all, the table's dict, or the images folder.
-            found = index.get(image)
-            if found is None:
+            found = met_rows[u]
+            if found == UNKNOWN:
                 size, why = sizes.lookup(image)
                 if size is None:
-                    found = index[image] = -1
+                    found = -1
                     reasons_of[image] = why
                 else:
-                    found = index[image] = first_new + len(new_names)
+                    found = first_new + len(new_names)
                     new_names.append(image)
                     new_sizes.append(size)
+                index.put(image, found)
         row_of[image] = found
     added = np.array(new_sizes, dtype=np.int64).reshape(-1, 2)
     if from_table:
