@@ -16,7 +16,9 @@ runs in a fresh subprocess, ``--repeat`` times, interleaved with the baseline:
 * ``suggest``: ``anchorctl suggest FILE --preset yolov5 --format json`` (``--suggest-preset``):
   the data set streamed and set aside, a seeded 100,000-box sample searched, every box
   measured in a second pass over the boxes set aside;
-* for the CSV: ``csv.reader`` over the file (the floor of a CSV) and ``coverage``.
+* for the CSV: ``csv.reader`` over the file (the floor of a CSV), the reader, ``coverage``
+  with the sizes file and with ``--image-size 640x480`` (no sizes file: every ImageID met is
+  indexed by the reader), and ``suggest``; only their peaks are judged.
 
 Time is wall-clock (best and median); memory is the peak of the process tree: the
 highest sum of ``Pss`` (proportional set size: shared pages split between the processes
@@ -31,7 +33,8 @@ coverage peak <= 512 MiB and time <= 2x json.load; suggest peak <= 512 MiB.
 processes and two threads.
 
 Run: python benchmarks/bench_scale.py [--sizes 1000000,5000000,10000000] [--repeat N]
-     [--jobs N] [--suggest-preset NAME] [--quick] [--no-csv] [--keep DIR] [--backends]
+     [--jobs N] [--suggest-preset NAME] [--quick] [--no-csv] [--no-coco] [--keep DIR]
+     [--backends]
 """
 
 from __future__ import annotations
@@ -319,6 +322,61 @@ for name, times in runs.items():
 """
 
 
+def coco_cases(
+    folder: Path, n: int, coverage: list[str], suggest: list[str], repeat: int, quick: bool
+) -> bool:
+    """``n`` boxes of COCO JSON: json.load, the reader, coverage and suggest; the verdicts."""
+    coco = folder / f"coco-{n}.json"
+    t0 = time.perf_counter()
+    write_coco(coco, n)
+    print(f"\n### {n:,} boxes: {coco.stat().st_size / 2**20:,.0f} MiB of COCO JSON "
+          f"(written in {time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+    cases = {
+        "json.load (floor)": [PY, "-c", LOAD, str(coco)],
+        "anchorctl read (stream)": [PY, "-c", READ, str(coco)],
+        "anchorctl coverage": [*coverage, str(coco)],
+        "anchorctl suggest": [*suggest, str(coco)],
+    }
+    if has_ijson():
+        cases["ijson items, annotations only"] = [PY, "-c", IJSON, str(coco)]
+    if quick:
+        ordered = folder / f"coco-ordered-{n}.json"
+        write_coco(ordered, n, categories_first=True)
+        cases["coverage, categories first"] = [*coverage, str(ordered)]
+    results = measure_cases(cases, repeat)
+    table(f"{n:,} boxes, COCO JSON", results, "json.load (floor)")
+    ok = verdict(results, "anchorctl coverage", "json.load (floor)")
+    ok &= verdict(results, "anchorctl suggest", "json.load (floor)", timed=False)
+    coco.unlink()
+    return ok
+
+
+def csv_cases(folder: Path, n: int, coverage: list[str], suggest: list[str], repeat: int) -> bool:
+    """``n`` boxes of Open Images CSV, sized by a sizes file or one size for all: csv.reader,
+    the reader, coverage and suggest; the memory verdicts."""
+    oi, oi_sizes = folder / f"oi-{n}.csv", folder / f"oi-{n}-sizes.csv"
+    t0 = time.perf_counter()
+    write_openimages(oi, oi_sizes, n)
+    print(f"\n### {n:,} boxes: {oi.stat().st_size / 2**20:,.0f} MiB of Open Images CSV "
+          f"(written in {time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
+    sized = ["--image-sizes", str(oi_sizes)]
+    cases = {
+        "csv.reader (floor)": [PY, "-c", CSV, str(oi)],
+        "anchorctl read (stream)": [PY, "-c", READ, str(oi), str(oi_sizes)],
+        "anchorctl coverage": [*coverage, str(oi), *sized],
+        "coverage, --image-size 640x480": [*coverage, str(oi), "--image-size", "640x480"],
+        "anchorctl suggest": [*suggest, str(oi), *sized],
+    }
+    results = measure_cases(cases, repeat)
+    table(f"{n:,} boxes, Open Images CSV", results, "csv.reader (floor)")
+    ok = True
+    for case in ("anchorctl coverage", "coverage, --image-size 640x480", "anchorctl suggest"):
+        ok &= verdict(results, case, "csv.reader (floor)", timed=False)
+    oi.unlink()
+    oi_sizes.unlink()
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,5000000,10000000")
@@ -328,6 +386,7 @@ def main() -> int:
     parser.add_argument("--suggest-preset", default="yolov5")
     parser.add_argument("--quick", action="store_true", help="small sizes, every reader path")
     parser.add_argument("--no-csv", action="store_true", help="skip the Open Images CSV")
+    parser.add_argument("--no-coco", action="store_true", help="skip the COCO JSON")
     parser.add_argument("--keep", type=Path, default=None, help="generate the files here")
     parser.add_argument(
         "--backends", action="store_true", help="only compare workers: processes vs threads"
@@ -349,42 +408,14 @@ def main() -> int:
     ok = True
     try:
         for n in sizes:
-            coco = folder / f"coco-{n}.json"
-            t0 = time.perf_counter()
-            write_coco(coco, n)
-            print(f"\n### {n:,} boxes: {coco.stat().st_size / 2**20:,.0f} MiB of COCO JSON "
-                  f"(written in {time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
             coverage = [PY, "-m", "anchorctl", "coverage", "--preset", args.preset, "--format",
                         "json", "-q", *jobs]  # fmt: skip
-            cases = {
-                "json.load (floor)": [PY, "-c", LOAD, str(coco)],
-                "anchorctl read (stream)": [PY, "-c", READ, str(coco)],
-                "anchorctl coverage": [*coverage, str(coco)],
-                "anchorctl suggest": [PY, "-m", "anchorctl", "suggest", str(coco), "--preset",
-                                      args.suggest_preset, "--format", "json", "-q"],
-            }  # fmt: skip
-            if has_ijson():
-                cases["ijson items, annotations only"] = [PY, "-c", IJSON, str(coco)]
-            if args.quick:
-                ordered = folder / f"coco-ordered-{n}.json"
-                write_coco(ordered, n, categories_first=True)
-                cases["coverage, categories first"] = [*coverage, str(ordered)]
-            results = measure_cases(cases, repeat)
-            table(f"{n:,} boxes, COCO JSON", results, "json.load (floor)")
-            ok &= verdict(results, "anchorctl coverage", "json.load (floor)")
-            ok &= verdict(results, "anchorctl suggest", "json.load (floor)", timed=False)
-            coco.unlink()
+            suggest = [PY, "-m", "anchorctl", "suggest", "--preset", args.suggest_preset,
+                       "--format", "json", "-q"]  # fmt: skip
+            if not args.no_coco:
+                ok &= coco_cases(folder, n, coverage, suggest, repeat, args.quick)
             if not args.no_csv:
-                oi, oi_sizes = folder / f"oi-{n}.csv", folder / f"oi-{n}-sizes.csv"
-                write_openimages(oi, oi_sizes, n)
-                cases = {
-                    "csv.reader (floor)": [PY, "-c", CSV, str(oi)],
-                    "anchorctl read (stream)": [PY, "-c", READ, str(oi), str(oi_sizes)],
-                    "anchorctl coverage": [*coverage, str(oi), "--image-sizes", str(oi_sizes)],
-                }
-                results = measure_cases(cases, repeat)
-                table(f"{n:,} boxes, Open Images CSV", results, "csv.reader (floor)")
-                oi.unlink()
+                ok &= csv_cases(folder, n, coverage, suggest, repeat)
             if args.quick:
                 yolo, voc = write_folders(folder / f"folders-{n}", min(n, 20_000))
                 sizes_arg = ["--image-size", "640x480"]
