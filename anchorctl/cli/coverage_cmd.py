@@ -39,7 +39,7 @@ from anchorctl.cli.options import (
     option,
     record,
 )
-from anchorctl.cli.source import AnchorOptions, Source, resolve, source_options
+from anchorctl.cli.source import AnchorOptions, Source, source_options
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 
@@ -185,8 +185,7 @@ def measured_report(
             first_size=first,
         )
     stats.name_images(stream.images.names.__getitem__)
-    # shorter-side: the anchors as at the first image's input (each image has its own)
-    probe = grids.source or resolve(anchors.at(first[0] if first else None))
+    probe = grids.resolved(first[0] if first else None)
     setup = {
         "convention": probe.convention,
         "preset": probe.preset.name if probe.preset else None,

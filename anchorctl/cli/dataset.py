@@ -309,6 +309,14 @@ class AnchorGrids:
             grid = self._made[size] = grid_from_levels(source.levels, source.rules, size)
         return grid
 
+    def resolved(self, first: tuple[int, int] | None) -> Source:
+        """The anchors as the options ask for them: those resolved before the read, else
+        (shorter-side, where each image has its own input) as at ``first``, the first
+        image's input."""
+        from anchorctl.cli.source import resolve
+
+        return self.source or resolve(self.request.at(first))
+
 
 @dataclass
 class DatasetBoxes:
@@ -391,7 +399,6 @@ class StreamedBoxes:
 def stream_boxes(anchors: AnchorOptions, data: DatasetOptions) -> StreamedBoxes:
     """:func:`load_boxes` in bounded memory: the data set read as a stream, each chunk mapped
     to the network input and set aside, so a fit holds a sample and a block at a time."""
-    from anchorctl.cli.source import resolve
     from anchorctl.fit.boxes import SpilledBoxes
 
     resize, mapping, grids = stream_plan(anchors, data)
@@ -407,8 +414,7 @@ def stream_boxes(anchors: AnchorOptions, data: DatasetOptions) -> StreamedBoxes:
                 if first is None and len(sizes):
                     first = (int(sizes[0, 0]), int(sizes[0, 1]))
                 spilled.append(boxes[(boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])])
-        # shorter-side: the anchors as at the first image's input (each image has its own)
-        source = grids.source or resolve(anchors.at(first))
+        source = grids.resolved(first)
     except BaseException:
         spilled.close()
         raise
